@@ -1,0 +1,1 @@
+"""`/v1/datasets`: recipes in, training and validation files out."""

@@ -1,0 +1,1 @@
+"""`/v1/models`: fine-tuned output models and their lineage."""

@@ -1,0 +1,1 @@
+"""The dataset pipeline as a library: sources -> clean -> dedupe -> render -> tokens -> limits -> JSONL."""

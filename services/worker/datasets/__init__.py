@@ -1,0 +1,1 @@
+"""The `datasets` queue: dataset builds."""

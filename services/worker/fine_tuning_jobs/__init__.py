@@ -1,0 +1,1 @@
+"""Provider work of fine-tuning jobs on the `providers` queue."""

@@ -1,0 +1,1 @@
+"""Datasets: immutable recipes over projects and TMs, built into training and validation files."""

@@ -1,0 +1,207 @@
+"""SQL of datasets: the rows, their rejects (COPY in, keyset pages out), and the source rows they read.
+
+Source rows stream through a server-side cursor on the session's own connection and transaction (one
+consistent snapshot), a batch at a time, as plain tuples: a million rows never sit in memory together.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import AsyncIterator, Sequence
+from datetime import datetime
+from typing import IO, Any
+
+from sqlalchemy import Select, delete, func, or_, select
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from shared.imports.bulk import driver_connection
+from shared.models import Dataset, DatasetReject, File, FineTuningJob
+
+REJECT_COLUMNS = ("dataset_id", "row_id", "source_id", "reason", "detail", "source_excerpt", "target_excerpt")
+# (row id, source language, target language, source text, target text, context, approved at as
+# microseconds since the epoch, markup JSON text)
+SOURCE_COLUMNS = {
+    "translations": (
+        "translations", "project_id", "approved_at",
+        "id, source_language, target_language, source_text, target_text, context, "
+        "(extract(epoch FROM approved_at) * 1000000)::int8, NULL::text",
+    ),
+    "tm_units": (
+        "tm_units", "translation_memory_id", "coalesce(change_date, creation_date)",
+        "id, source_language, target_language, source_text, target_text, context, "
+        "(extract(epoch FROM coalesce(change_date, creation_date)) * 1000000)::int8, markup::text",
+    ),
+}  # fmt: skip
+
+
+# `en` matches `en` and `en-US`; the pairs arrive as two parallel text[] parameters.
+LANGUAGE_PAIR_CONDITION = (
+    "EXISTS (SELECT 1 FROM unnest({source}, {target}) AS p(s, t) "
+    "WHERE (source_language = p.s OR source_language LIKE p.s || '-%') "
+    "AND (target_language = p.t OR target_language LIKE p.t || '-%'))"
+)
+
+
+class DatasetRepository:
+    def __init__(self, session: AsyncSession) -> None:
+        self.session = session
+
+    def for_organization(self, organization_id: str) -> Select[Dataset]:
+        return select(Dataset).where(Dataset.organization_id == organization_id)
+
+    async def get(self, organization_id: str, dataset_id: str) -> Dataset | None:
+        return await self.session.scalar(
+            self.for_organization(organization_id).where(Dataset.id == dataset_id)
+        )
+
+    async def get_any(self, dataset_id: str) -> Dataset | None:
+        """A dataset whatever its organization (workers act on ids they were given)."""
+        return await self.session.get(Dataset, dataset_id, populate_existing=True)
+
+    async def lock(self, organization_id: str, dataset_id: str) -> Dataset | None:
+        """The organization's dataset, row-locked until the transaction ends."""
+        return await self.session.scalar(
+            self.for_organization(organization_id)
+            .where(Dataset.id == dataset_id)
+            .with_for_update()
+            .execution_options(populate_existing=True)
+        )
+
+    async def claim(self, dataset_id: str) -> Dataset | None:
+        """The dataset, row-locked, or None when another build holds it (or it does not exist)."""
+        return await self.session.scalar(
+            select(Dataset)
+            .where(Dataset.id == dataset_id)
+            .with_for_update(skip_locked=True)
+            .execution_options(populate_existing=True)
+        )
+
+    async def add(self, dataset: Dataset) -> Dataset:
+        self.session.add(dataset)
+        await self.session.flush()
+        return dataset
+
+    async def stale_builds(self, older_than: datetime, limit: int) -> list[str]:
+        """Datasets still building that nobody has touched since `older_than`."""
+        rows = await self.session.scalars(
+            select(Dataset.id)
+            .where(Dataset.status == "building", Dataset.updated_at < older_than)
+            .order_by(Dataset.updated_at)
+            .limit(limit)
+        )
+        return list(rows)
+
+    async def jobs_using(self, dataset: Dataset, limit: int = 5) -> list[str]:
+        """Fine-tuning jobs that name the dataset or one of its files."""
+        file_ids = [file_id for file_id in (dataset.training_file_id, dataset.validation_file_id) if file_id]
+        conditions = [FineTuningJob.dataset_id == dataset.id]
+        if file_ids:
+            conditions += [
+                FineTuningJob.training_file_id.in_(file_ids),
+                FineTuningJob.validation_file_id.in_(file_ids),
+            ]
+        rows = await self.session.scalars(
+            select(FineTuningJob.id).where(or_(*conditions)).order_by(FineTuningJob.id).limit(limit)
+        )
+        return list(rows)
+
+    async def waiting_jobs(self, dataset_id: str) -> list[str]:
+        """Fine-tuning jobs in `building_dataset` on this dataset."""
+        rows = await self.session.scalars(
+            select(FineTuningJob.id)
+            .where(FineTuningJob.dataset_id == dataset_id, FineTuningJob.status == "building_dataset")
+            .order_by(FineTuningJob.id)
+        )
+        return list(rows)
+
+    async def files(self, dataset_id: str) -> list[File]:
+        return list(await self.session.scalars(select(File).where(File.dataset_id == dataset_id)))
+
+    async def delete(self, dataset: Dataset) -> None:
+        """Delete the dataset, its rejects and its File rows (the stored objects go after commit)."""
+        await self.session.execute(delete(File).where(File.dataset_id == dataset.id))
+        await self.session.execute(delete(DatasetReject).where(DatasetReject.dataset_id == dataset.id))
+        await self.session.delete(dataset)
+        await self.session.flush()
+
+
+class RejectRepository:
+    def __init__(self, session: AsyncSession) -> None:
+        self.session = session
+
+    async def copy_csv(self, csv: IO[bytes]) -> None:
+        """Append rejects from CSV whose columns are REJECT_COLUMNS (NULL: an unquoted empty field)."""
+        connection = await driver_connection(self.session)
+        await connection.copy_to_table("dataset_rejects", source=csv, columns=REJECT_COLUMNS, format="csv")
+
+    async def clear(self, dataset_id: str) -> None:
+        await self.session.execute(delete(DatasetReject).where(DatasetReject.dataset_id == dataset_id))
+
+    async def page(
+        self, dataset_id: str, reason: str | None, *, after: int | None, limit: int
+    ) -> tuple[list[DatasetReject], bool]:
+        """Rejects in the order they were found; `after` is the previous page's last reject number."""
+        statement = select(DatasetReject).where(DatasetReject.dataset_id == dataset_id)
+        if reason is not None:
+            statement = statement.where(DatasetReject.reason == reason)
+        if after is not None:
+            statement = statement.where(DatasetReject.id > after)
+        rows = list((await self.session.scalars(statement.order_by(DatasetReject.id).limit(limit + 1))).all())
+        return rows[:limit], len(rows) > limit
+
+    async def counts(self, dataset_id: str) -> dict[str, int]:
+        rows = await self.session.execute(
+            select(DatasetReject.reason, func.count())
+            .where(DatasetReject.dataset_id == dataset_id)
+            .group_by(DatasetReject.reason)
+        )
+        return {reason: int(count) for reason, count in rows}
+
+
+class SourceRowRepository:
+    """Approved rows of one project or TM, oldest id first, through a server-side cursor."""
+
+    def __init__(self, session: AsyncSession) -> None:
+        self.session = session
+
+    async def stream(
+        self,
+        kind: str,
+        source_id: str,
+        *,
+        approved_after: datetime | None,
+        approved_before: datetime | None,
+        approved_since: datetime | None,
+        language_pairs: Sequence[tuple[str, str]],
+        batch_rows: int,
+    ) -> AsyncIterator[Sequence[Any]]:
+        """Batches of rows (see SOURCE_COLUMNS) matching the window and language pairs."""
+        table, owner, approved, columns = SOURCE_COLUMNS[kind]
+        conditions = [f"{owner} = $1"]
+        arguments: list[Any] = [source_id]
+        # Translations without an approval time are not approved; a TM unit without dates is (it is
+        # in a TM) but no date window can admit it.
+        if kind == "translations" or approved_after or approved_before or approved_since:
+            conditions.append(f"{approved} IS NOT NULL")
+        for operator, value in ((">=", approved_after), ("<", approved_before), (">", approved_since)):
+            if value is not None:
+                arguments.append(value)
+                conditions.append(f"{approved} {operator} ${len(arguments)}")
+        if language_pairs:
+            arguments += [[pair[0] for pair in language_pairs], [pair[1] for pair in language_pairs]]
+            source, target = f"${len(arguments) - 1}::text[]", f"${len(arguments)}::text[]"
+            conditions.append(LANGUAGE_PAIR_CONDITION.format(source=source, target=target))
+        where = " AND ".join(conditions)
+        query = f"SELECT {columns} FROM {table} WHERE {where} ORDER BY id"  # noqa: S608 - fixed fragments only
+        connection = await driver_connection(self.session)
+        cursor = await connection.cursor(query, *arguments)
+        # Ask for the next batch before handing out this one: Postgres produces it while the caller
+        # works (the caller must not use the connection until the stream ends).
+        pending = asyncio.ensure_future(cursor.fetch(batch_rows))
+        try:
+            while rows := await pending:
+                pending = asyncio.ensure_future(cursor.fetch(batch_rows))
+                yield rows  # asyncpg Records: indexable and unpackable like tuples, without a copy
+        finally:
+            if not pending.done():
+                pending.cancel()

@@ -1,0 +1,1 @@
+"""Reading approved translations and translation memories from the formats localization teams use."""

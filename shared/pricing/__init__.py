@@ -1,0 +1,1 @@
+"""Training prices and limits (a versioned file) and cost or duration estimates."""

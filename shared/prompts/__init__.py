@@ -1,0 +1,1 @@
+"""Pre-translate prompts and their rendering."""

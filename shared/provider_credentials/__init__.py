@@ -1,0 +1,1 @@
+"""Provider credentials: write-only API keys, encrypted at rest."""

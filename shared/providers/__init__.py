@@ -1,0 +1,1 @@
+"""Fine-tuning providers behind one interface: upload, create, get, events, checkpoints, cancel, chat."""

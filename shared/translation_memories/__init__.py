@@ -1,0 +1,1 @@
+"""Translation memories and their units."""
