@@ -138,7 +138,11 @@ def _batches(
     options = ImportOptions.model_validate({**job.options, "format": job.format})
     with storage.open_read(job.storage_key) as stream:
         for rows, rejections, skipped in read_file(
-            options.format or "tmx", stream, options, max_segment_chars=settings.imports.max_segment_chars
+            options.format or "tmx",
+            stream,
+            options,
+            max_segment_chars=settings.imports.max_segment_chars,
+            received_at=job.created_at,
         ):
             records, refused = convert(rows, staged)
             languages = {row[3] for row in rows} | {row[4] for row in rows}

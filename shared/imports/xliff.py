@@ -4,19 +4,23 @@
 `signed-off`; the key is its `resname`, else its `id`; languages come from `<file>` (or the target's
 `xml:lang`). 2.x: a `unit` counts as approved when every segment is `state="final"`; its segments and
 ignorables are joined in order; the key is its `name`, else its `id`; languages come from the root's
-`srcLang`/`trgLang`. `alt-trans`, `seg-source` and foreign-namespace elements are ignored; inline
-codes become placeholders (see `shared.imports.markup`), their native data kept beside the text.
+`srcLang`/`trgLang`. An approved unit's approval time is its 1.2 `<file>`'s `date`, else the time the
+file was received (a dataset trains only on translations with an approval time). `alt-trans`,
+`seg-source` and foreign-namespace elements are ignored; inline codes become placeholders (see
+`shared.imports.markup`), their native data kept beside the text.
 """
 
 from __future__ import annotations
 
 from collections.abc import Iterator
 from dataclasses import dataclass, field
+from datetime import datetime
 from typing import BinaryIO
 
 from shared.imports.languages import InvalidLanguage, normalise_language
 from shared.imports.markup import placeholder
 from shared.imports.records import Batch, ImportFileError, Rejection, SourceRow, to_json
+from shared.imports.tmx import parse_tmx_date
 from shared.imports.xmlsafe import feed, safe_parser
 
 NAMESPACES = ("urn:oasis:names:tc:xliff:document:1.2", "urn:oasis:names:tc:xliff:document:2.0")
@@ -46,7 +50,9 @@ class _Text:
 
 
 class _XliffReader:
-    def __init__(self, include_unapproved: bool, max_segment_chars: int) -> None:
+    def __init__(
+        self, include_unapproved: bool, max_segment_chars: int, received_at: datetime | None
+    ) -> None:
         self.parser = parser = safe_parser(namespaces=True)
         parser.StartElementHandler = self.start
         parser.EndElementHandler = self.end
@@ -62,6 +68,8 @@ class _XliffReader:
         self.stack: list[str] = []
         self.source_language: str | None = None
         self.target_language: str | None = None
+        self.received_at = received_at
+        self.file_date: datetime | None = None
         self.unit: dict[str, str] | None = None
         self.unit_line = 0
         self.sources: list[_Text] = []
@@ -109,6 +117,7 @@ class _XliffReader:
             if local == "file" and self.version == 1:
                 self.source_language = attributes.get("source-language", self.source_language)
                 self.target_language = attributes.get("target-language", self.target_language)
+                self.file_date = _file_date(attributes.get("date"))
         elif local in ("source", "target") and parent in ("trans-unit", "segment", "ignorable"):
             self.text = _Text(state=attributes.get("state"), language=attributes.get(XML_LANG))
             (self.sources if local == "source" else self.targets).append(self.text)
@@ -271,7 +280,7 @@ class _XliffReader:
                 source_text,
                 target_text,
                 self.notes[0] if self.notes else None,
-                None,
+                (self.file_date or self.received_at) if approved else None,
                 None,
                 None,
                 markup,
@@ -291,15 +300,23 @@ class _XliffReader:
         return batch
 
 
+def _file_date(value: str | None) -> datetime | None:
+    try:
+        return parse_tmx_date(value) if value else None
+    except ValueError:
+        return None  # not ISO 8601: the time the file was received stands in
+
+
 def read_xliff(
     stream: BinaryIO,
     *,
     include_unapproved: bool = False,
     max_segment_chars: int = 100_000,
     chunk_bytes: int = 1 << 20,
+    received_at: datetime | None = None,
 ) -> Iterator[Batch]:
     """Rows, rejections and the count of unapproved units skipped, a batch per chunk read."""
-    reader = _XliffReader(include_unapproved, max_segment_chars)
+    reader = _XliffReader(include_unapproved, max_segment_chars, received_at)
     while chunk := stream.read(chunk_bytes):
         feed(reader.parser, chunk)
         reader.trim_overflow()

@@ -5,6 +5,7 @@ from __future__ import annotations
 import codecs
 import io
 import json
+from datetime import UTC, datetime
 
 import pytest
 
@@ -99,6 +100,23 @@ def test_xliff2_final_segments_and_missing_targets() -> None:
     assert rejections == [Rejection(5, "the unit has no target segment", "c")]
     everything, _, _ = collect(read_xliff(io.BytesIO(content), include_unapproved=True))
     assert [row[2] for row in everything] == ["a", "b"]
+
+
+def test_approved_xliff_units_carry_the_files_date_else_the_time_received() -> None:
+    received = datetime(2026, 12, 1, 9, 30, tzinfo=UTC)
+    units = [("a", "Yes", "Ja", {"approved": "yes"}), ("b", "No", "Nein", {})]
+    dated = xliff12(units).replace(
+        b'datatype="plaintext"', b'datatype="plaintext" date="2026-11-02T14:30:00Z"'
+    )
+    rows, _, _ = collect(read_xliff(io.BytesIO(dated), include_unapproved=True, received_at=received))
+    assert [(row[2], row[8]) for row in rows] == [
+        ("a", datetime(2026, 11, 2, 14, 30, tzinfo=UTC)),
+        ("b", None),
+    ]
+    rows, _, _ = collect(read_xliff(io.BytesIO(xliff12(units)), received_at=received))
+    assert [(row[2], row[8]) for row in rows] == [("a", received)]
+    rows, _, _ = collect(read_xliff(io.BytesIO(xliff2([("c", "Go", "Los", "final")])), received_at=received))
+    assert [(row[2], row[8]) for row in rows] == [("c", received)]
 
 
 def test_xliff_with_the_wrong_root_fails() -> None:
