@@ -91,6 +91,17 @@ class DatasetRepository:
         )
         return list(rows)
 
+    async def finished_with_waiting_jobs(self, limit: int) -> list[str]:
+        """Ready or failed datasets that jobs still wait on in `building_dataset` (created as it finished)."""
+        rows = await self.session.scalars(
+            select(Dataset.id)
+            .join(FineTuningJob, FineTuningJob.dataset_id == Dataset.id)
+            .where(Dataset.status != "building", FineTuningJob.status == "building_dataset")
+            .distinct()
+            .limit(limit)
+        )
+        return list(rows)
+
     async def jobs_using(self, dataset: Dataset, limit: int = 5) -> list[str]:
         """Fine-tuning jobs that name the dataset or one of its files."""
         file_ids = [file_id for file_id in (dataset.training_file_id, dataset.validation_file_id) if file_id]

@@ -35,6 +35,7 @@ from shared.translation_memories.repository import TranslationMemoryRepository
 log = structlog.get_logger()
 BUILD_TASK = "dataset.build"
 DELETE_FILES_TASK = "dataset.delete_files"
+ADVANCE_JOBS_TASK = "dataset.advance_jobs"
 SWEEP_BATCH = 1000
 DATASET_TOO_SMALL = problem_type(
     "dataset_too_small",
@@ -188,6 +189,16 @@ async def _advance_waiting_jobs(session: AsyncSession, settings: Settings, datas
             )
 
 
+async def advance_waiting_jobs(session: AsyncSession, settings: Settings, dataset_id: str) -> int:
+    """Move on the jobs still waiting on a finished dataset; returns how many waited."""
+    dataset = await DatasetRepository(session).claim(dataset_id)
+    if dataset is None or dataset.status == "building":
+        return 0  # its build holds it or is yet to finish: the build moves the jobs on itself
+    waiting = len(await DatasetRepository(session).waiting_jobs(dataset.id))
+    await _advance_waiting_jobs(session, settings, dataset)
+    return waiting
+
+
 async def record_crash(
     session: AsyncSession, settings: Settings, dataset_id: str, error: BaseException
 ) -> str:
@@ -285,4 +296,14 @@ async def stale_builds(session: AsyncSession) -> list[QueuedJob]:
     stale = await DatasetRepository(session).stale_builds(older_than, SWEEP_BATCH)
     return [
         QueuedJob("datasets", BUILD_TASK, (dataset_id,), build_job_id(dataset_id)) for dataset_id in stale
+    ]
+
+
+@register_sweep("datasets")
+async def stranded_jobs(session: AsyncSession) -> list[QueuedJob]:
+    """Jobs that joined a dataset as its build committed, and so missed being moved on: move them on."""
+    finished = await DatasetRepository(session).finished_with_waiting_jobs(SWEEP_BATCH)
+    return [
+        QueuedJob("datasets", ADVANCE_JOBS_TASK, (dataset_id,), f"dataset:{dataset_id}:advance_jobs")
+        for dataset_id in finished
     ]

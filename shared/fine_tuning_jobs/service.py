@@ -11,6 +11,7 @@ from pydantic import BaseModel, Field
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from shared.config import Settings
+from shared.datasets.repository import DatasetRepository
 from shared.errors import NotFound, ValidationFailed
 from shared.files.repository import FileRepository
 from shared.fine_tuning_jobs.costs import estimate_cost
@@ -18,7 +19,7 @@ from shared.fine_tuning_jobs.events import add_job_event, emit_created
 from shared.fine_tuning_jobs.repository import JobRepository
 from shared.fine_tuning_jobs.scheduling import schedule
 from shared.fine_tuning_jobs.state import FINAL, JobStatus, check_transition, transition, transition_record
-from shared.models import File, FineTunedModel, FineTuningJob
+from shared.models import Dataset, File, FineTunedModel, FineTuningJob
 from shared.providers.credentials import provider_kind
 
 Hyperparameter = Literal["auto"] | int | float
@@ -31,6 +32,7 @@ class JobRequest(BaseModel):
     model: str
     training_file: str | None = None
     validation_file: str | None = None
+    dataset_id: str | None = None  # train on a dataset's files (waiting while it builds)
     hyperparameters: dict[str, Hyperparameter] = Field(default_factory=dict)
     seed: int | None = None
     suffix: str | None = None
@@ -54,18 +56,42 @@ async def _file(session: AsyncSession, organization_id: str, file_id: str, field
     return file
 
 
+async def _dataset(session: AsyncSession, organization_id: str, dataset_id: str) -> Dataset:
+    dataset = await DatasetRepository(session).get(organization_id, dataset_id)
+    if dataset is None:
+        raise ValidationFailed(
+            f"dataset_id {dataset_id!r} is not a dataset of your organization.",
+            errors=[{"detail": f"no dataset {dataset_id!r}", "pointer": "#/dataset_id"}],
+        )
+    if dataset.status == "failed" or (dataset.status == "ready" and dataset.training_file_id is None):
+        reason = (dataset.error or {}).get("detail") or "it has no training file"
+        raise ValidationFailed(
+            f"Dataset {dataset_id!r} cannot be trained on: {reason}",
+            errors=[{"detail": f"dataset is {dataset.status}", "pointer": "#/dataset_id"}],
+        )
+    return dataset
+
+
 async def create_job(
     session: AsyncSession, settings: Settings, organization_id: str, request: JobRequest
 ) -> FineTuningJob:
-    """Record a job and, unless `auto_start` is false, hand it to the `providers` queue."""
+    """Record a job and, unless `auto_start` is false, hand it to the `providers` queue.
+
+    A job on a dataset still building waits in `building_dataset`; the build moves it on.
+    """
     kind = await provider_kind(session, settings, organization_id, request.provider)
-    if request.training_file is None:
+    dataset = await _dataset(session, organization_id, request.dataset_id) if request.dataset_id else None
+    training_file_id = dataset.training_file_id if dataset is not None else request.training_file
+    validation_file_id = dataset.validation_file_id if dataset is not None else request.validation_file
+    if training_file_id is None and dataset is None:
         raise ValidationFailed(
             "training_file is required.", errors=[{"detail": "missing", "pointer": "#/training_file"}]
         )
-    training = await _file(session, organization_id, request.training_file, "training_file")
-    if request.validation_file is not None:
-        await _file(session, organization_id, request.validation_file, "validation_file")
+    training = (
+        await _file(session, organization_id, training_file_id, "training_file") if training_file_id else None
+    )
+    if validation_file_id is not None:
+        await _file(session, organization_id, validation_file_id, "validation_file")
     parent = await JobRepository(session).model_by_name(organization_id, request.model)
     if parent is not None and parent.provider != request.provider:
         raise ValidationFailed(
@@ -85,8 +111,9 @@ async def create_job(
         provider_kind=kind,
         model=request.model,
         parent_model_id=parent.id if parent is not None else None,
-        training_file_id=training.id,
-        validation_file_id=request.validation_file,
+        training_file_id=training.id if training is not None else None,
+        validation_file_id=validation_file_id,
+        dataset_id=dataset.id if dataset is not None else None,
         hyperparameters=hyperparameters,
         seed=request.seed if request.seed is not None else secrets.randbelow(2**31),
         suffix=request.suffix,
@@ -96,13 +123,17 @@ async def create_job(
         transitions=[transition_record(JobStatus.CREATED, provider_status=None, reason=None)],
         result_files=[],
         cost_currency="USD",
-        estimated_cost=_estimate(settings, kind, base_model, training, hyperparameters),
+        estimated_cost=_estimate(settings, kind, base_model, training, hyperparameters) if training else None,
     )
     session.add(job)
     await session.flush()
     await add_job_event(session, job, f"Created fine-tuning job: {job.id}")
     await emit_created(session, job)
-    if request.auto_start:
+    if training is None:
+        await transition(
+            session, job, JobStatus.BUILDING_DATASET, reason=f"dataset {request.dataset_id} is building"
+        )
+    elif request.auto_start:
         await _hand_to_provider(session, settings, job)
     else:
         await transition(session, job, JobStatus.AWAITING_CONFIRMATION, reason="auto_start is false")

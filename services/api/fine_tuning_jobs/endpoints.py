@@ -22,6 +22,7 @@ from services.api.fine_tuning_jobs.schemas import (
 )
 from services.api.pagination import Page, PageDep, paginate, to_page
 from services.api.routing import AttuneRoute
+from shared.datasets.service import create_dataset
 from shared.errors import BadRequest
 from shared.fine_tuning_jobs import service
 from shared.fine_tuning_jobs.repository import JobRepository
@@ -56,11 +57,16 @@ async def create_fine_tuning_job(
     body: FineTuningJobCreate, session: SessionDep, settings: SettingsDep, organization_id: OrgDep
 ) -> FineTuningJobOut:
     """Create a fine-tuning job on the chosen provider (`local` unless `provider` says otherwise)."""
+    provider = body.provider or settings.providers.default_provider
+    dataset_id = body.dataset_id
+    if (recipe := body.dataset_recipe(provider)) is not None:
+        dataset_id = (await create_dataset(session, organization_id, recipe, settings)).id
     request = service.JobRequest(
-        provider=body.provider or settings.providers.default_provider,
+        provider=provider,
         model=body.model,
         training_file=body.training_file,
         validation_file=body.validation_file,
+        dataset_id=dataset_id,
         hyperparameters=body.chosen_hyperparameters(),
         seed=body.seed,
         suffix=body.suffix,

@@ -16,6 +16,7 @@ from pydantic import (
     model_validator,
 )
 
+from shared.datasets.recipe import Recipe
 from shared.models import FineTuningJob, FineTuningJobCheckpoint, FineTuningJobEvent, FineTuningJobMetric
 from shared.models.job_metric import METRIC_NAMES
 
@@ -75,6 +76,14 @@ class FineTuningJobCreate(BaseModel):
     validation_file: str | None = Field(
         None, description="Id of an uploaded `fine-tune` file for validation."
     )
+    dataset_id: str | None = Field(
+        None, description="Train on a dataset's training and validation files (instead of `training_file`)."
+    )
+    dataset: Recipe | None = Field(
+        None,
+        description="A dataset recipe to build first (its `provider` and `model` default to the job's); "
+        "the job waits in `building_dataset`.",
+    )
     hyperparameters: Hyperparameters | None = None
     method: Method | None = Field(None, description="Only `supervised` is supported.")
     seed: int | None = Field(
@@ -103,13 +112,33 @@ class FineTuningJobCreate(BaseModel):
 
     @model_validator(mode="after")
     def _supported(self) -> FineTuningJobCreate:
-        if self.training_file is None:
-            raise ValueError("training_file is required")
+        given = [
+            name for name in ("training_file", "dataset_id", "dataset") if getattr(self, name) is not None
+        ]
+        if not given:
+            raise ValueError("training_file is required (or a dataset_id, or a dataset recipe)")
+        if len(given) > 1:
+            raise ValueError(
+                f"give only one of training_file, dataset_id and dataset, not {' and '.join(given)}"
+            )
+        if self.validation_file is not None and self.training_file is None:
+            raise ValueError("validation_file goes with training_file; a dataset brings its own")
         if self.method is not None and self.method.type != "supervised":
             raise ValueError(f"method.type {self.method.type!r} is not supported; use `supervised`")
         if self.integrations:
             raise ValueError("integrations (Weights & Biases) are not supported")
         return self
+
+    def dataset_recipe(self, provider: str) -> Recipe | None:
+        """The inline recipe, its provider and model taken from the job where it names none."""
+        if self.dataset is None:
+            return None
+        update: dict[str, Any] = {}
+        if "provider" not in self.dataset.model_fields_set:
+            update["provider"] = provider
+        if self.dataset.model is None:
+            update["model"] = self.model
+        return self.dataset.model_copy(update=update)
 
     def chosen_hyperparameters(self) -> dict[str, Any]:
         """`method.supervised.hyperparameters` wins over the deprecated top-level field."""

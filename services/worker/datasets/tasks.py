@@ -1,4 +1,4 @@
-"""The `datasets` queue: build a dataset, and remove a deleted dataset's stored files."""
+"""The `datasets` queue: build a dataset, move on the jobs waiting for it, remove a deleted one's files."""
 
 from __future__ import annotations
 
@@ -22,6 +22,12 @@ async def build(ctx: TaskContext, dataset_id: str) -> str:
         log.exception("dataset.build_crashed", dataset_id=dataset_id)
         await ctx.session.rollback()
         return await service.record_crash(ctx.session, ctx.settings, dataset_id, error)
+
+
+@task("datasets", service.ADVANCE_JOBS_TASK)
+async def advance_jobs(ctx: TaskContext, dataset_id: str) -> int:
+    """Move on the fine-tuning jobs still waiting on finished dataset `dataset_id`."""
+    return await service.advance_waiting_jobs(ctx.session, ctx.settings, dataset_id)
 
 
 @task("datasets", service.DELETE_FILES_TASK)
