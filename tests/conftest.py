@@ -11,6 +11,7 @@ import subprocess
 import sys
 from collections.abc import AsyncIterator, Iterator
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import asyncpg
 import pytest
@@ -20,6 +21,9 @@ from redis.asyncio import Redis
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine, AsyncSession, async_sessionmaker
 
 from shared.config import Settings, get_settings
+
+if TYPE_CHECKING:
+    from tests.fixtures.trainer import RunningTrainer
 
 # One database and one Redis database per test session, so that concurrent sessions never collide.
 TEST_DATABASE = f"attune_test_{os.getpid()}"
@@ -139,3 +143,12 @@ async def live_client(live_app: FastAPI) -> AsyncIterator[AsyncClient]:
 def subprocess_env(settings: Settings) -> Iterator[dict[str, str]]:
     """The environment for real worker/API processes pointed at the test database and Redis."""
     yield {**os.environ, "ATTUNE_LOG_JSON": "false"}
+
+
+@pytest.fixture(scope="session")
+def trainer(tmp_path_factory: pytest.TempPathFactory) -> Iterator[RunningTrainer]:
+    """One built-in trainer process with the tiny model, shared by the end-to-end tests."""
+    from tests.fixtures.trainer import running_trainer
+
+    with running_trainer(tmp_path_factory.mktemp("trainer")) as running:
+        yield running

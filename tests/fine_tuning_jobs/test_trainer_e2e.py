@@ -2,12 +2,7 @@
 
 from __future__ import annotations
 
-import os
-import socket
-import subprocess
-import sys
-import time
-from collections.abc import AsyncIterator, Iterator
+from collections.abc import AsyncIterator
 from pathlib import Path
 
 import httpx
@@ -22,52 +17,12 @@ from shared.config import Settings
 from shared.db import create_sessionmaker, transaction
 from shared.providers.base import ChatMessage
 from shared.providers.registry import adapter_for
-from tests.conftest import REPO_ROOT
 from tests.fine_tuning_jobs.workers import ProviderWorker, eventually, metric_counts, worker_env
 from tests.fixtures.jobs import provider_settings
 from tests.fixtures.organizations import create_org
+from tests.fixtures.trainer import RunningTrainer
 
 pytestmark = [pytest.mark.e2e, pytest.mark.slow]
-API_KEY = "e2e-trainer-key"
-
-
-@pytest.fixture(scope="module")
-def trainer_url(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[str, str]]:
-    """The tiny model built by the trainer's CLI, and `python -m services.trainer` serving it."""
-    root = tmp_path_factory.mktemp("trainer")
-    env = os.environ | {
-        "ATTUNE_TRAINER__STATE_DIR": str(root / "state"),
-        "ATTUNE_TRAINER__MODELS_DIR": str(root / "models"),
-        "ATTUNE_TRAINER__API_KEY": API_KEY,
-        "ATTUNE_TRAINER__DEVICE": "cpu",
-        "HF_HUB_OFFLINE": "1",
-    }
-    built = subprocess.run(
-        [sys.executable, "-m", "services.trainer", "make-tiny-model"],
-        cwd=REPO_ROOT, env=env, capture_output=True, text=True, check=True, timeout=600,
-    )  # fmt: skip
-    model = built.stdout.strip().splitlines()[-1]
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        port = sock.getsockname()[1]
-    with (root / "trainer.log").open("wb") as log:
-        server = subprocess.Popen(
-            [sys.executable, "-m", "services.trainer", "--host", "127.0.0.1", "--port", str(port)],
-            cwd=REPO_ROOT, env=env, stdout=log, stderr=subprocess.STDOUT,
-        )  # fmt: skip
-    try:
-        for _ in range(300):
-            try:
-                if httpx.get(f"http://127.0.0.1:{port}/healthz", timeout=1).status_code == 200:
-                    break
-            except httpx.HTTPError:
-                pass
-            assert server.poll() is None, (root / "trainer.log").read_text()[-2000:]
-            time.sleep(0.2)
-        yield f"http://127.0.0.1:{port}/v1", model
-    finally:
-        server.terminate()
-        server.wait(timeout=30)
 
 
 @pytest.fixture
@@ -91,10 +46,10 @@ async def until_status(
 
 async def test_a_job_trains_on_the_built_in_trainer_and_a_second_is_cancelled_there(
     sdk: openai.AsyncOpenAI, engine: AsyncEngine, redis: Redis, settings: Settings,
-    subprocess_env: dict[str, str], trainer_url: tuple[str, str], tmp_path: Path,
+    subprocess_env: dict[str, str], trainer: RunningTrainer, tmp_path: Path,
 ) -> None:  # fmt: skip
-    url, model = trainer_url
-    worker = ProviderWorker(worker_env(subprocess_env, url, API_KEY), tmp_path / "worker.log").start()
+    url, model = trainer.url, trainer.model
+    worker = ProviderWorker(worker_env(subprocess_env, url, trainer.api_key), tmp_path / "worker.log").start()
     try:
         train = await sdk.files.create(
             file=("train.jsonl", synthetic.to_jsonl(synthetic.chat_examples("orcish", 24, seed=1))),
@@ -123,7 +78,7 @@ async def test_a_job_trains_on_the_built_in_trainer_and_a_second_is_cancelled_th
         assert [m.id for m in models] == [done.fine_tuned_model]  # type: ignore[attr-defined]
 
         # Evaluation's way in: the provider's chat API, through the same adapter and limits.
-        trainer_settings = provider_settings(settings, trainer_url=url, trainer_key=API_KEY)
+        trainer_settings = provider_settings(settings, trainer_url=url, trainer_key=trainer.api_key)
         async with create_sessionmaker(engine)() as session:
             adapter = await adapter_for(session, redis, trainer_settings, done.organization_id, "local")  # type: ignore[attr-defined]
             answer = await adapter.chat_completion(
@@ -142,7 +97,7 @@ async def test_a_job_trains_on_the_built_in_trainer_and_a_second_is_cancelled_th
         cancelled = await until_status(sdk, second.id, {"cancelled", "succeeded", "failed"}, timeout=120)
         assert cancelled.status == "cancelled"  # type: ignore[attr-defined]
         remote = httpx.get(f"{url}/fine_tuning/jobs/{cancelled.provider_job_id}",  # type: ignore[attr-defined]
-                           headers={"Authorization": f"Bearer {API_KEY}"}).json()  # fmt: skip
+                           headers={"Authorization": f"Bearer {trainer.api_key}"}).json()  # fmt: skip
         assert remote["status"] == "cancelled"
     finally:
         worker.stop()

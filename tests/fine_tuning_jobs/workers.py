@@ -49,16 +49,16 @@ def worker_env(base: dict[str, str], trainer_url: str, api_key: str, **extra: st
 
 
 class ProviderWorker:
-    """`attune worker providers` as a child process, logging to a file."""
+    """`attune worker providers` (or another queue's worker) as a child process, logging to a file."""
 
-    def __init__(self, env: dict[str, str], log: Path) -> None:
-        self.env, self.log = env, log
+    def __init__(self, env: dict[str, str], log: Path, queue: str = "providers") -> None:
+        self.env, self.log, self.queue = env, log, queue
         self.process: subprocess.Popen[bytes] | None = None
 
     def start(self) -> ProviderWorker:
         with self.log.open("ab") as out:
             self.process = subprocess.Popen(
-                [sys.executable, "-m", "services.cli", "worker", "providers"],
+                [sys.executable, "-m", "services.cli", "worker", self.queue],
                 cwd=REPO_ROOT, env=self.env, stdout=out, stderr=subprocess.STDOUT,
             )  # fmt: skip
         return self
