@@ -12,10 +12,10 @@ from bisect import bisect_right
 from collections.abc import Callable
 from itertools import accumulate
 
-from services.dataset_builder.placeholders import placeholder_problem, tag_problem
 from shared.datasets.reasons import Reason
 from shared.datasets.recipe import Cleaning
 from shared.imports.markup import OPEN, strip_markup
+from shared.imports.placeholders import placeholder_problem, tag_problem
 
 # Whitespace other than single spaces between words: runs, tabs, odd Unicode spaces, spaces at line
 # ends. No-break spaces (U+00A0, U+202F) are typography (French « a »), not noise: they are kept.
