@@ -211,6 +211,29 @@ class DatasetSettings(BaseModel):
     )
 
 
+class EvaluationSettings(BaseModel):
+    auto: bool = Field(
+        True, description="Evaluate every job that succeeds with a validation file (else only on demand)."
+    )
+    max_segments: int = Field(
+        200, ge=1, description="Validation examples an evaluation translates (the file's first N)."
+    )
+    max_tokens: int = Field(
+        512, ge=1, description="Most tokens a model may generate per segment (also bounded by the reference)."
+    )
+    concurrency: int = Field(
+        4, ge=1, description="Chat requests one evaluation keeps in flight (the provider limits still apply)."
+    )
+    timeout_seconds: int = Field(
+        1800,
+        description="Longest one evaluation run may take; a run silent past it is restarted by the sweep.",
+    )
+    max_attempts: int = Field(3, ge=1, description="Runs an evaluation gets (crashes, provider outages).")
+    retry_delay_seconds: float = Field(
+        60.0, description="Wait before running again an evaluation whose provider failed transiently."
+    )
+
+
 class SecuritySettings(BaseModel):
     encryption_keys: list[SecretStr] = Field(
         default_factory=lambda: [SecretStr(DEV_ENCRYPTION_KEY)],
@@ -251,6 +274,10 @@ class Settings(BaseSettings):
     )
     datasets: DatasetSettings = Field(
         default_factory=DatasetSettings, description="Dataset builds: batches, token counting, pricing file."
+    )
+    evaluations: EvaluationSettings = Field(
+        default_factory=EvaluationSettings,
+        description="Evaluations of fine-tuned models against base models.",
     )
 
     @property

@@ -10,6 +10,7 @@ from fastapi import FastAPI
 from services.api.api_keys.endpoints import router as api_keys_router
 from services.api.datasets.endpoints import router as datasets_router
 from services.api.errors import install_error_handlers
+from services.api.evaluations.endpoints import router as evaluations_router
 from services.api.events.endpoints import router as events_router
 from services.api.events.hub import EventHub
 from services.api.files.endpoints import router as files_router
@@ -39,6 +40,7 @@ ROUTERS = (
     files_router,
     datasets_router,
     fine_tuning_jobs_router,
+    evaluations_router,
     models_router,
     projects_router,
     translation_memories_router,

@@ -31,6 +31,7 @@ TASK_MODULES = (
     "services.worker.webhooks.tasks",
     "services.worker.events.tasks",
     "services.worker.fine_tuning_jobs.tasks",
+    "services.worker.evaluations.tasks",
     "services.worker.datasets.tasks",
     "services.worker.imports.tasks",
 )

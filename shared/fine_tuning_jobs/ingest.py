@@ -14,6 +14,7 @@ import structlog
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from shared.config import Settings
+from shared.evaluations.service import on_job_succeeded
 from shared.files.repository import FileRepository
 from shared.fine_tuning_jobs.costs import actual_cost
 from shared.fine_tuning_jobs.events import emit_metrics
@@ -186,3 +187,5 @@ async def apply_provider_job(
     if remote.cost_currency:
         job.cost_currency = remote.cost_currency[:3]
     await transition(session, job, mapped, reason=f"provider status {remote.raw_status}", error=error)
+    if mapped == JobStatus.SUCCEEDED:
+        await on_job_succeeded(session, settings, job)  # queues its evaluation when it has a validation file

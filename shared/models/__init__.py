@@ -10,6 +10,7 @@ from shared.models.fine_tuning_job import FineTuningJob
 from shared.models.idempotency_key import IdempotencyKey
 from shared.models.import_job import ImportJob
 from shared.models.job_checkpoint import FineTuningJobCheckpoint
+from shared.models.job_evaluation import JobEvaluation
 from shared.models.job_event import FineTuningJobEvent
 from shared.models.job_metric import FineTuningJobMetric
 from shared.models.model import FineTunedModel
@@ -37,6 +38,7 @@ __all__ = [
     "FineTuningJobMetric",
     "IdempotencyKey",
     "ImportJob",
+    "JobEvaluation",
     "Organization",
     "Project",
     "Prompt",

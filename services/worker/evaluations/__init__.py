@@ -1,0 +1,1 @@
+"""The `providers` queue's evaluation task."""
