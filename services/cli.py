@@ -8,6 +8,9 @@ from typing import Annotated
 
 import typer
 
+from services.client import datasets as datasets_client
+from services.client import jobs as jobs_client
+from services.client.imports import import_file
 from services.trainer.cli import app as trainer_app
 from shared.config import get_settings
 from shared.queue import QUEUES
@@ -150,6 +153,12 @@ def keys_rotate(
     if unreadable:
         typer.echo(f"could not open (key no longer configured): {', '.join(unreadable)}", err=True)
         raise typer.Exit(1)
+
+
+# Client commands: they talk to a running API over HTTP only (services/client/, docs/cli.md).
+app.command("import")(import_file)
+app.add_typer(datasets_client.app, name="datasets")
+app.add_typer(jobs_client.app, name="jobs")
 
 
 def main() -> None:

@@ -1,0 +1,1 @@
+"""The `attune` commands that talk to a running Attune over its HTTP API only (httpx, rich)."""
