@@ -21,6 +21,7 @@ from shared.db import create_sessionmaker, transaction
 from shared.events.relay import PENDING_EVENTS, EventMessage, publish, republish_unpublished
 from shared.events.service import record_event
 from shared.models import Event
+from tests.fixtures.jobs import create_file, create_job
 from tests.fixtures.live import SseReader, serve
 from tests.fixtures.organizations import OrgWithKey, create_org
 
@@ -113,6 +114,32 @@ async def test_subject_stream_starts_at_the_subject_and_ends_after_its_final_eve
             "/v1/events/stream", headers=org.headers, params={"subject_id": "ftjob_nope"}
         )
     assert unknown.status_code == 404
+
+
+async def test_a_job_stream_replays_the_job_resumes_exactly_once_and_ends_after_its_final_event(
+    api_url: str, engine: AsyncEngine, settings: Settings
+) -> None:
+    org, other = await _org(engine), await _org(engine)
+    async with transaction(create_sessionmaker(engine)) as session:
+        training = await create_file(session, settings, org.id)
+        job = await create_job(session, settings, org.id, training_file=training.id, auto_start=False)
+    url = f"{api_url}/v1/fine_tuning/jobs/{job.id}/stream"
+    async with _stream(url, org.headers) as (response, reader):
+        assert response.headers["x-accel-buffering"] == "no"
+        history = await reader.take(2)  # created, then status_changed to awaiting_confirmation
+        assert [e.envelope["type"] for e in history] == [
+            "fine_tuning.job.created",
+            "fine_tuning.job.status_changed",
+        ]
+        steps = await _record(engine, org.id, *["fine_tuning.job.metrics"] * 3, subject_id=job.id)
+        assert [e.id for e in await reader.take(3)] == _ids(steps)
+    final = await _record(engine, org.id, "fine_tuning.job.succeeded", subject_id=job.id)
+    async with _stream(url, {**org.headers, "Last-Event-ID": _ids(steps)[0]}) as (_, reader):
+        assert [e.id for e in await reader.take(3)] == _ids(steps[1:]) + _ids(final)
+        await asyncio.wait_for(reader.ended.wait(), 5)
+    async with httpx.AsyncClient(base_url=api_url) as http:
+        foreign = await http.get(f"/v1/fine_tuning/jobs/{job.id}/stream", headers=other.headers)
+    assert foreign.status_code == 404
 
 
 async def test_idle_streams_get_comment_pings(live_app: FastAPI, api_url: str, engine: AsyncEngine) -> None:

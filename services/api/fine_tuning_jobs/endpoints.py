@@ -10,8 +10,10 @@ from typing import Annotated, Any, Literal
 
 from fastapi import APIRouter, Query, Request
 from fastapi.responses import StreamingResponse
+from sse_starlette import EventSourceResponse
 
 from services.api.deps import OrgDep, SessionDep, SettingsDep
+from services.api.events.stream import SSE_RESPONSES, ResumeDep, StreamAccessDep, stream_events
 from services.api.fine_tuning_jobs.schemas import (
     FineTuningJobCheckpointOut,
     FineTuningJobCreate,
@@ -23,7 +25,8 @@ from services.api.fine_tuning_jobs.schemas import (
 from services.api.pagination import Page, PageDep, paginate, to_page
 from services.api.routing import AttuneRoute
 from shared.datasets.service import create_dataset
-from shared.errors import BadRequest
+from shared.errors import BadRequest, NotFound
+from shared.events.envelope import is_final_event_type
 from shared.fine_tuning_jobs import service
 from shared.fine_tuning_jobs.repository import JobRepository
 from shared.fine_tuning_jobs.state import JobStatus
@@ -204,3 +207,29 @@ async def _csv(rows: list[tuple[Any, ...]]) -> AsyncIterator[str]:
         buffer.seek(0)
         buffer.truncate()
     yield buffer.getvalue()
+
+
+@router.get(
+    f"{JobPath}/stream",
+    operation_id="stream_fine_tuning_job",
+    response_class=EventSourceResponse,
+    response_model=None,
+    responses=SSE_RESPONSES,
+)
+async def stream_fine_tuning_job(
+    fine_tuning_job_id: str, request: Request, access: StreamAccessDep, resume_after: ResumeDep
+) -> EventSourceResponse:
+    """The job's events as server-sent events from its first (or Last-Event-ID), ending after its last."""
+    access.require(fine_tuning_job_id)
+    # A short session of its own, as every stream: streams open by the thousand and stay open.
+    async with request.app.state.sessionmaker() as session:
+        if await JobRepository(session).get(access.organization_id, fine_tuning_job_id) is None:
+            raise NotFound(f"No fine-tuning job {fine_tuning_job_id!r}.")
+    return stream_events(
+        request,
+        access.organization_id,
+        subject_id=fine_tuning_job_id,
+        last_event_id=resume_after,
+        from_start=True,
+        ends_with=is_final_event_type,
+    )
