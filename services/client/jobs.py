@@ -10,14 +10,12 @@ from rich.console import Console
 from services.client.connection import (
     DEFAULT_API_URL,
     ApiKey,
-    ApiProblem,
     ApiUrl,
     JsonOutput,
     connect,
     fail,
     print_json,
 )
-from services.client.datasets import wait_for_dataset
 from services.client.render import job_detail, jobs_table, metrics_table
 from services.client.watch import watch_job
 
@@ -35,17 +33,6 @@ def parse_metadata(pairs: list[str]) -> dict[str, str]:
             fail(f"--metadata takes key=value, not {pair!r}.", 2)
         metadata[key] = value
     return metadata
-
-
-def _unknown_field(problem: ApiProblem, name: str) -> bool:
-    """Whether a 422 says the request named a field this server does not know."""
-    errors = problem.problem.get("errors") or []
-    return problem.status == 422 and any(
-        isinstance(e, dict)
-        and e.get("pointer") == f"#/{name}"
-        and "extra" in str(e.get("detail", "")).lower()
-        for e in errors
-    )
 
 
 def _show(console: Console, job: dict[str, Any], json_output: bool) -> None:
@@ -101,25 +88,9 @@ def create(
             "hyperparameters": {k: v for k, v in hyperparameters.items() if v is not None} or None,
         }
         body = {key: value for key, value in body.items() if value is not None} | {"auto_start": auto_start}
-        if dataset is None:
-            job = api.post("/v1/fine_tuning/jobs", body)
-        else:
-            try:
-                job = api.post("/v1/fine_tuning/jobs", body | {"dataset_id": dataset})
-            except ApiProblem as problem:
-                if not _unknown_field(problem, "dataset_id"):
-                    raise
-                # A server whose jobs take files only: train on the dataset's files once it is built.
-                built = wait_for_dataset(api, console, dataset)
-                if built["status"] != "ready":
-                    fail(
-                        f"Dataset {dataset} is {built['status']}: {(built.get('error') or {}).get('detail')}"
-                    )
-                files = {
-                    "training_file": built["training_file"],
-                    "validation_file": built.get("validation_file"),
-                }
-                job = api.post("/v1/fine_tuning/jobs", body | {k: v for k, v in files.items() if v})
+        if dataset is not None:
+            body["dataset_id"] = dataset  # a building dataset: the job waits in building_dataset
+        job = api.post("/v1/fine_tuning/jobs", body)
         _show(console, job, json_output)
 
 

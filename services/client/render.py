@@ -206,35 +206,40 @@ def job_detail(job: dict[str, Any], evaluation: dict[str, Any] | None = None) ->
     return Group(*parts)
 
 
-def _score(scores: Any, *names: str) -> Any:
-    if not isinstance(scores, dict):
-        return None
-    lowered = {str(key).lower().replace("+", "p").replace("_", ""): value for key, value in scores.items()}
-    return next((lowered[name] for name in names if name in lowered), None)
+EVALUATION_ROWS = (
+    ("chrF++", "chrf_pp"),
+    ("BLEU", "bleu"),
+    ("TER (lower is better)", "ter"),
+    ("placeholder errors", "placeholder_errors"),
+)
 
 
 def evaluation_table(evaluation: dict[str, Any]) -> RenderableType:
-    """Base against fine-tuned chrF++, BLEU and TER, from `{base: {...}, fine_tuned: {...}}`."""
-    base = evaluation.get("base") or evaluation.get("base_model") or {}
-    tuned = evaluation.get("fine_tuned") or evaluation.get("fine_tuned_model") or {}
-    base = base.get("metrics", base) if isinstance(base, dict) else {}
-    tuned = tuned.get("metrics", tuned) if isinstance(tuned, dict) else {}
+    """Base against fine-tuned model: the summary of `GET /v1/fine_tuning/jobs/{id}/evaluation`."""
+    summary = evaluation.get("summary") or {}
+    base, tuned = summary.get("base") or {}, summary.get("fine_tuned") or {}
     status = evaluation.get("status")
-    table = Table(title="Evaluation" + (f" ({status})" if status else ""), title_justify="left")
-    for name in ("metric", "base", "fine-tuned", "change"):
-        table.add_column(name, justify="left" if name == "metric" else "right")
-    for label, names in (
-        ("chrF++", ("chrfpp", "chrfplusplus", "chrf")),
-        ("BLEU", ("bleu",)),
-        ("TER", ("ter",)),
-    ):
-        before, after = _score(base, *names), _score(tuned, *names)
+    segments = evaluation.get("segment_count")
+    title = f"Evaluation ({status}" + (f", {segments} validation segments)" if segments else ")")
+    table = Table(title=title, title_justify="left")
+    table.add_column("metric")
+    table.add_column(str(evaluation.get("base_model") or "base"), justify="right")
+    table.add_column("fine-tuned", justify="right")
+    table.add_column("change", justify="right")
+    for label, name in EVALUATION_ROWS:
+        before, after = base.get(name), tuned.get(name)
         change = (
-            after - before if isinstance(before, int | float) and isinstance(after, int | float) else None
+            (after - before) if isinstance(before, int | float) and isinstance(after, int | float) else None
         )
+        digits = 0 if name == "placeholder_errors" else 2
         table.add_row(
-            label, number(before, 2), number(after, 2), f"{change:+.2f}" if change is not None else "-"
+            label,
+            number(before, digits),
+            number(after, digits),
+            f"{change:+.{digits}f}" if change is not None else "-",
         )
+    if error := evaluation.get("error"):
+        table.caption = f"{error.get('code')}: {error.get('message')}"
     return table
 
 

@@ -70,15 +70,13 @@ def sequence(event_id: str | None) -> int | None:
 
 @dataclass
 class Follower:
-    """Reads one subject's stream to its final event, reconnecting with `Last-Event-ID`.
+    """Reads one subject's stream (`path`) to its final event, reconnecting with `Last-Event-ID`.
 
-    `paths` are tried in order until one exists (a 404 moves on: an older server may only have
-    `/v1/events/stream?subject_id=`). Events at or before the last one seen are skipped, so a
-    reconnect that overlaps shows nothing twice.
+    Events at or before the last one seen are skipped, so a reconnect that overlaps shows nothing twice.
     """
 
     api: Api
-    paths: list[tuple[str, dict[str, str]]]
+    path: str
     is_final: Callable[[str], bool]
     on_retry: Callable[[str, float], None] = lambda reason, delay: None
     backoff: float = 0.5
@@ -97,18 +95,12 @@ class Follower:
         """Envelopes in order, each once, ending after the final one."""
         timeout = httpx.Timeout(self.api.http.timeout.connect, read=READ_TIMEOUT_SECONDS)
         while True:
-            path, params = self.paths[0]
             headers = {"Accept": "text/event-stream"}
             if self.last_event_id is not None:
                 headers["Last-Event-ID"] = self.last_event_id
             opened = time.monotonic()
             try:
-                with self.api.http.stream(
-                    "GET", path, params=params, headers=headers, timeout=timeout
-                ) as response:
-                    if response.status_code == 404 and len(self.paths) > 1:
-                        self.paths.pop(0)
-                        continue
+                with self.api.http.stream("GET", self.path, headers=headers, timeout=timeout) as response:
                     if not response.is_success:
                         response.read()
                         if response.status_code not in RETRYABLE_STATUSES:

@@ -188,7 +188,7 @@ def watch_job(api: Api, job_id: str, console: Console, *, backoff: float = 0.5) 
     state = WatchState.of_job(api.get(f"/v1/fine_tuning/jobs/{job_id}"))
     follower = Follower(
         api,
-        paths=[(f"/v1/fine_tuning/jobs/{job_id}/stream", {}), ("/v1/events/stream", {"subject_id": job_id})],
+        path=f"/v1/fine_tuning/jobs/{job_id}/stream",
         is_final=is_final,
         on_retry=lambda reason, delay: errors.print(
             escape(f"{reason}; resuming after {follower.last_event_id or 'the start'} in {delay:.1f} s"),

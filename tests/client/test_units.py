@@ -9,8 +9,6 @@ import pytest
 from rich.console import Console
 
 from services.client.chart import BLOCKS, loss_chart, resample, sparkline
-from services.client.connection import ApiProblem
-from services.client.jobs import _unknown_field
 from services.client.render import job_detail
 from services.client.sse import SseEvent, parse, sequence
 from services.client.watch import PlainReport, WatchState, live_view
@@ -108,19 +106,12 @@ def test_job_detail_shows_costs_error_and_the_evaluation_when_there_is_one() -> 
         "id": "ftjob_1", "status": "failed", "model": "tiny-base", "estimated_cost": 0.0, "actual_cost": None,
         "cost_currency": "USD", "error": {"code": "training_failed", "message": "NaN loss"},
     }  # fmt: skip
-    evaluation = {"status": "succeeded", "base": {"chrf++": 41.2, "bleu": 18.0, "ter": 70.5},
-                  "fine_tuned": {"chrf++": 55.0, "bleu": 30.25, "ter": 52.0}}  # fmt: skip
+    evaluation = {"status": "succeeded", "base_model": "tiny-base", "segment_count": 12, "summary": {
+        "base": {"chrf_pp": 41.2, "bleu": 18.0, "ter": 70.5, "placeholder_errors": 3},
+        "fine_tuned": {"chrf_pp": 55.0, "bleu": 30.25, "ter": 52.0, "placeholder_errors": 1}}}  # fmt: skip
     console = Console(file=io.StringIO(), width=120, record=True)
     console.print(job_detail(job, evaluation))
     text = console.export_text()
     assert "0.0 USD" in text and "training_failed: NaN loss" in text
     assert "chrF++" in text and "41.20" in text and "55.00" in text and "+13.80" in text and "-18.50" in text
-
-
-def test_a_server_without_dataset_id_is_recognised_by_its_422() -> None:
-    unknown = ApiProblem(
-        422, {"errors": [{"pointer": "#/dataset_id", "detail": "Extra inputs are not permitted"}]}
-    )
-    assert _unknown_field(unknown, "dataset_id")
-    other = ApiProblem(422, {"errors": [{"pointer": "#/dataset_id", "detail": "Dataset is still building"}]})
-    assert not _unknown_field(other, "dataset_id") and not _unknown_field(ApiProblem(404, {}), "dataset_id")
+    assert "12 validation segments" in text and "placeholder errors" in text and "-2" in text

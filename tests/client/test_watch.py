@@ -180,7 +180,7 @@ async def test_a_dropped_stream_resumes_after_the_last_event_without_repeats_or_
     proxy = CuttingProxy(api_url, cuts=[4, 5])
     async with serve(proxy.app()) as proxy_url:
         api = Api(proxy_url, org.key)
-        follower = Follower(api, [("/v1/events/stream", {"subject_id": job_id})], is_final, backoff=0.05)
+        follower = Follower(api, f"/v1/fine_tuning/jobs/{job_id}/stream", is_final, backoff=0.05)
         seen = await asyncio.to_thread(lambda: [envelope["id"] for envelope in follower.events()])
         api.close()
         assert seen == expected_ids  # every event, once, in order
