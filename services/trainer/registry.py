@@ -44,9 +44,11 @@ def _read_card(folder: Path) -> dict[str, object]:
 def _from_folder(name: str, folder: Path) -> ModelSource | None:
     """A model source for `folder`, which may point elsewhere through its model card's `path`."""
     card = _read_card(folder)
-    weights = Path(str(card["path"])).expanduser() if card.get("path") else folder
-    if not weights.is_absolute():
-        weights = folder / weights
+    weights = folder
+    if card.get("path"):  # a relative `path` is relative to the card's folder
+        weights = Path(str(card["path"])).expanduser()
+        if not weights.is_absolute():
+            weights = folder / weights
     gguf_file = card.get("gguf_file")
     if gguf_file is None and not (weights / "config.json").is_file():
         ggufs = sorted(p.name for p in weights.glob("*.gguf")) if weights.is_dir() else []

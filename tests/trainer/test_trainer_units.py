@@ -121,6 +121,21 @@ def test_registry_reads_folders_cards_and_the_smollm2_wheel(tmp_path: Path) -> N
     assert not valid_name("a/b") and valid_name("Qwen2.5-0.5B-Instruct")
 
 
+def test_a_relative_models_dir_finds_its_folders_and_relative_card_paths(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.chdir(tmp_path)  # the default ATTUNE_TRAINER__MODELS_DIR is the relative var/models
+    (tmp_path / "var" / "models" / "hf-model").mkdir(parents=True)
+    (tmp_path / "var" / "models" / "hf-model" / "config.json").write_text("{}")
+    (tmp_path / "var" / "models" / "linked" / "weights").mkdir(parents=True)
+    (tmp_path / "var" / "models" / "linked" / "weights" / "config.json").write_text("{}")
+    (tmp_path / "var" / "models" / "linked" / "attune-model.json").write_text(json.dumps({"path": "weights"}))
+    hf_model = find_base_model(Path("var/models"), "hf-model")
+    assert hf_model is not None and hf_model.path == str(tmp_path / "var" / "models" / "hf-model")
+    linked = find_base_model(Path("var/models"), "linked")
+    assert linked is not None and linked.path == str(tmp_path / "var" / "models" / "linked" / "weights")
+
+
 def test_store_pages_and_refuses_duplicate_metric_steps(tmp_path: Path) -> None:
     store = Store(tmp_path)
     for _ in range(5):
