@@ -20,8 +20,11 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from shared.config import Settings
 from shared.db import COMMITTED_JOBS, PENDING_JOBS
 
-QueueName = Literal["datasets", "providers", "webhooks"]
-QUEUES: tuple[QueueName, ...] = ("datasets", "providers", "webhooks")
+# `evaluations` has a queue of its own: its runs take minutes, and ARQ holds a killed task of a worker
+# for the longest task timeout among that worker's functions, so on `providers` a crashed poll would
+# wait as long as an evaluation may take before it runs again.
+QueueName = Literal["datasets", "providers", "webhooks", "evaluations"]
+QUEUES: tuple[QueueName, ...] = ("datasets", "providers", "webhooks", "evaluations")
 
 log = structlog.get_logger()
 

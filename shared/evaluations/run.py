@@ -3,7 +3,7 @@
 The run claims its evaluation (`running`, a lease until `due_at`) and commits before it talks to the
 provider, so no transaction stays open across hundreds of chat calls; it re-locks the row to store
 the report only if it is still the current attempt. A second copy of the task finds the lease held
-and does nothing; a crashed run is taken over once its lease has passed (the `providers` sweep
+and does nothing; a crashed run is taken over once its lease has passed (the `evaluations` sweep
 enqueues it), and after `max_attempts` runs the evaluation fails. The job's status never changes.
 """
 

@@ -2,7 +2,7 @@
 
 An evaluation moves `queued -> running -> succeeded | failed` (a transient provider failure puts it
 back to `queued` for a later attempt). The run itself is `shared.evaluations.run.run_evaluation`, on
-the `providers` queue; nothing here calls a provider. An evaluation never changes its job's status.
+the `evaluations` queue; nothing here calls a provider. An evaluation never changes its job's status.
 """
 
 from __future__ import annotations
@@ -52,7 +52,7 @@ def enqueue_run(session: AsyncSession, evaluation: JobEvaluation, delay_seconds:
     evaluation.due_at = datetime.now(UTC) + timedelta(seconds=delay_seconds)
     enqueue_job(
         session,
-        "providers",
+        "evaluations",
         EVALUATE_TASK,
         evaluation.id,
         job_id=evaluate_job_id(evaluation.id, evaluation.attempts),
@@ -148,12 +148,12 @@ async def emit_finished(session: AsyncSession, evaluation: JobEvaluation) -> Non
     )
 
 
-@register_sweep("providers")
+@register_sweep("evaluations")
 async def due_evaluations(session: AsyncSession) -> list[QueuedJob]:
     """Queued evaluations overdue and running ones whose lease ran out (a lost message, a killed worker)."""
     grace = get_settings().providers.overdue_grace_seconds
     due = await EvaluationRepository(session).due(datetime.now(UTC) - timedelta(seconds=grace), SWEEP_BATCH)
     return [
-        QueuedJob("providers", EVALUATE_TASK, (evaluation_id,), evaluate_job_id(evaluation_id, attempts))
+        QueuedJob("evaluations", EVALUATE_TASK, (evaluation_id,), evaluate_job_id(evaluation_id, attempts))
         for evaluation_id, attempts in due
     ]

@@ -50,7 +50,10 @@ async def test_a_succeeded_job_is_evaluated_through_the_trainers_chat_api(
     subprocess_env: dict[str, str], trainer: RunningTrainer, tmp_path: Path,
 ) -> None:  # fmt: skip
     env = worker_env(subprocess_env, trainer.url, trainer.api_key)
-    worker = ProviderWorker(env, tmp_path / "worker.log").start()
+    workers = [
+        ProviderWorker(env, tmp_path / f"{queue}.log", queue).start()
+        for queue in ("providers", "evaluations")
+    ]
     try:
         org, job_id = await committed_job(engine, settings, trainer.model)
 
@@ -61,8 +64,9 @@ async def test_a_succeeded_job_is_evaluated_through_the_trainers_chat_api(
 
         evaluation = await eventually(evaluated, 240, f"the evaluation of {job_id}")
     finally:
-        worker.stop()
-    log = (tmp_path / "worker.log").read_text()[-3000:]
+        for worker in workers:
+            worker.stop()
+    log = (tmp_path / "evaluations.log").read_text()[-3000:]
     assert evaluation["status"] == "succeeded", (evaluation, log)
     job = (await live_client.get(f"/v1/fine_tuning/jobs/{job_id}", headers=org.headers)).json()
     assert job["status"] == "succeeded"

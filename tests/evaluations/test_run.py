@@ -186,7 +186,7 @@ async def test_a_crashed_run_is_taken_over_once_its_lease_ends_and_gives_up_afte
     evaluation.due_at = datetime.now(UTC) - timedelta(minutes=5)
     await db.flush()
     assert QueuedJob(
-        "providers", "fine_tuning_job.evaluate", (evaluation.id,), evaluate_job_id(evaluation.id, 1)
+        "evaluations", "fine_tuning_job.evaluate", (evaluation.id,), evaluate_job_id(evaluation.id, 1)
     ) in await due_evaluations(db)
     assert await run_evaluation(ctx, evaluation.id) == "succeeded"
     [evaluation] = await evaluations_of(db, job.id)

@@ -1,1 +1,1 @@
-"""The `providers` queue's evaluation task."""
+"""The `evaluations` queue's task: run an evaluation."""

@@ -1,4 +1,4 @@
-"""The `providers` queue: evaluate a succeeded job's fine-tuned model against its base model."""
+"""The `evaluations` queue: evaluate a succeeded job's fine-tuned model against its base model."""
 
 from __future__ import annotations
 
@@ -6,13 +6,13 @@ import structlog
 
 from services.worker.registry import TaskContext, task
 from shared.config import get_settings
-from shared.evaluations import service  # registers the evaluations' `providers` sweep
+from shared.evaluations import service  # registers the `evaluations` sweep
 from shared.evaluations.run import EvaluationContext, record_crash, run_evaluation
 
 log = structlog.get_logger()
 
 
-@task("providers", service.EVALUATE_TASK, timeout_seconds=get_settings().evaluations.timeout_seconds)
+@task("evaluations", service.EVALUATE_TASK, timeout_seconds=get_settings().evaluations.timeout_seconds)
 async def evaluate(ctx: TaskContext, evaluation_id: str) -> str:
     """Run evaluation `evaluation_id`; a duplicate or a finished one does nothing, a crash is retried."""
     context = EvaluationContext(ctx.session, ctx.redis, ctx.settings)
