@@ -12,7 +12,8 @@ from pathlib import Path
 from typing import Any
 
 from services.trainer.registry import ModelSource
-from services.trainer.runner import die_with_parent, set_thread_policy
+from services.trainer.runner import set_thread_policy
+from shared.processes import die_with_parent
 
 CACHED_MODELS = 3
 

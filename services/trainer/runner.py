@@ -3,10 +3,8 @@
 from __future__ import annotations
 
 import argparse
-import ctypes
 import fcntl
 import os
-import signal
 import sys
 import traceback
 from pathlib import Path
@@ -14,19 +12,7 @@ from pathlib import Path
 from services.trainer.datasets import DatasetError
 from services.trainer.registry import find_base_model
 from services.trainer.store import Store, now
-
-PR_SET_PDEATHSIG = 1
-
-
-def die_with_parent() -> int:
-    """Ask Linux to SIGKILL this process when the server dies; return the parent's pid."""
-    parent = os.getppid()
-    if sys.platform.startswith("linux"):
-        libc = ctypes.CDLL(None, use_errno=True)
-        libc.prctl(PR_SET_PDEATHSIG, signal.SIGKILL, 0, 0, 0)
-    if os.getppid() != parent:
-        os._exit(1)
-    return parent
+from shared.processes import die_with_parent
 
 
 def set_thread_policy() -> None:
