@@ -8,8 +8,9 @@ The TMX is written once under /tmp (about 400 bytes a unit, so ~400 MB for a mil
 Baselines each run in their own process so their peak memory is theirs: Attune's streaming reader
 alone; a naive full-tree `xml.etree.ElementTree.parse`; `xml.dom.minidom` (only up to 200,000 units:
 past that it needs many GB); translate-toolkit's `tmxfile` when `translate.storage.tmx` is importable
-(it is not a dependency; otherwise the run says it skipped it). Import time is the worker's own
-started/finished stamps; its peak memory is the worker process's VmHWM (its idle size is shown too).
+(the `bench` extra: `.venv/bin/pip install -c constraints.txt -e '.[bench]'`; otherwise the run says
+it skipped it). Import time is the worker's own started/finished stamps; its peak memory is the
+worker process's VmHWM (its idle size is shown too).
 """
 
 from __future__ import annotations

@@ -343,3 +343,20 @@ async def test_jobs_waiting_for_the_dataset_move_on_or_fail_with_it(
     ready, failed = jobs
     assert ready.status == "validating_files" and ready.training_file_id is not None
     assert failed.status == "failed" and failed.error_code == "dataset_too_small"
+
+
+async def test_deleting_a_project_a_dataset_used_keeps_the_datasets_files(
+    client: httpx.AsyncClient, db: AsyncSession, settings: Settings
+) -> None:
+    org = await create_org(db)
+    project = await create_project(db, org.id)
+    await add_translations(db, project, clean_pairs(12))
+    dataset = await create_dataset(db, settings, org.id, project_ids=[project.id])
+    before = await client.get(f"/v1/files/{dataset.training_file_id}/content", headers=org.headers)
+    assert before.status_code == 200 and before.text
+
+    assert (await client.delete(f"/v1/projects/{project.id}", headers=org.headers)).status_code == 200
+    shown = (await client.get(f"/v1/datasets/{dataset.id}", headers=org.headers)).json()
+    assert shown["status"] == "ready" and shown["training_file"] == dataset.training_file_id
+    after = await client.get(f"/v1/files/{dataset.training_file_id}/content", headers=org.headers)
+    assert after.status_code == 200 and after.text == before.text
