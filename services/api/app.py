@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import functools
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 
@@ -19,6 +20,7 @@ from services.api.health.endpoints import router as health_router
 from services.api.imports.endpoints import router as imports_router
 from services.api.middleware import RequestContextMiddleware
 from services.api.models.endpoints import router as models_router
+from services.api.openapi import problem_openapi
 from services.api.problems.endpoints import router as problems_router
 from services.api.projects.endpoints import router as projects_router
 from services.api.prompts.endpoints import router as prompts_router
@@ -81,6 +83,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         lifespan=lifespan,
     )
     app.state.settings = settings
+    app.openapi = functools.partial(problem_openapi, app)  # type: ignore[method-assign]
     for router in ROUTERS:
         app.include_router(router)
     install_error_handlers(app)

@@ -108,6 +108,14 @@ async def test_the_generated_sdk_imports_builds_a_dataset_and_follows_a_job(
             body=models.ProjectCreate(name="Web app", source_language="en-US", target_languages=["fr-FR"]),
         )  # fmt: skip
         assert isinstance(project, models.ProjectOut), project
+        refused = await operation("projects.create_project").asyncio(
+            client=client,
+            body=models.ProjectCreate(name="Bad", source_language="not a tag", target_languages=["fr-FR"]),
+        )
+        assert isinstance(refused, models.Problem) and refused.status == 422, refused
+        assert refused.errors and refused.errors[0].pointer == "#/source_language"
+        missing = await operation("fine_tuning.retrieve_fine_tuning_job").asyncio("ftjob_nope", client=client)
+        assert isinstance(missing, models.Problem) and (missing.status, missing.code) == (404, "not_found")
 
         with SAMPLE.open("rb") as payload:
             upload = models.ImportProjectTranslationsBody(
