@@ -99,9 +99,8 @@ def segments_table(evaluation: dict[str, Any], count: int = 6) -> Table:
     for column in ("source", "reference", "base model", "fine-tuned model"):
         table.add_column(column, ratio=1)
     for segment in evaluation["segments"][:count]:
-        table.add_row(
-            segment["source"], segment["reference"], segment["base_output"], segment["fine_tuned_output"]
-        )
+        texts = (segment[key] for key in ("source", "reference", "base_output", "fine_tuned_output"))
+        table.add_row(*(text if len(text) <= 90 else text[:89] + "…" for text in texts))
     return table
 
 

@@ -35,7 +35,7 @@ from shared.storage import get_storage
 log = structlog.get_logger()
 FINISHED = ("succeeded", "failed")
 # Room above the reference's length for a longer (or differently tokenized) translation.
-MIN_NEW_TOKENS = 32
+MIN_NEW_TOKENS = 16
 
 
 @dataclass
@@ -55,8 +55,8 @@ class Unusable(Exception):
 
 
 def max_tokens(settings: Settings, segment: Segment) -> int:
-    """A generation bound per segment: about twice the reference, never above the setting."""
-    return min(settings.evaluations.max_tokens, MIN_NEW_TOKENS + 2 * len(segment.reference))
+    """16 tokens plus one per reference character (about 3x its tokens), capped: ramblers are cut off."""
+    return min(settings.evaluations.max_tokens, MIN_NEW_TOKENS + len(segment.reference))
 
 
 async def translate(

@@ -69,7 +69,7 @@ async def test_a_job_that_succeeds_with_a_validation_file_is_evaluated(
     assert len(fake.chat_requests) == 2 * len(PAIRS)
     request = fake.chat_requests[0]
     assert [m["role"] for m in request["messages"]] == ["system", "user"]
-    assert request["temperature"] == 0 and 32 < request["max_tokens"] <= job_settings.evaluations.max_tokens
+    assert request["temperature"] == 0 and 16 < request["max_tokens"] <= job_settings.evaluations.max_tokens
     assert {r["model"] for r in fake.chat_requests} == {"tiny-base", job.fine_tuned_model}
 
     [event] = await events_of(db, job.id, "fine_tuning.job.evaluated")

@@ -102,5 +102,5 @@ def test_generation_is_bounded_by_the_reference_and_the_setting(settings: Settin
         1, {"messages": [{"role": "user", "content": "a"}, {"role": "assistant", "content": "b" * 5000}]}
     )
     assert short is not None and long is not None
-    assert max_tokens(settings, short) == 34
+    assert max_tokens(settings, short) == 17
     assert max_tokens(settings, long) == settings.evaluations.max_tokens
