@@ -11,12 +11,8 @@ from redis.asyncio import Redis
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from shared.config import Settings
-from tests.fixtures.jobs import create_credential, create_file, drive
+from tests.fixtures.jobs import create_credential, create_file, drive, post_job
 from tests.fixtures.organizations import create_org
-
-
-async def post_job(client: httpx.AsyncClient, headers: dict[str, str], **body: object) -> httpx.Response:
-    return await client.post("/v1/fine_tuning/jobs", headers=headers, json={"model": "tiny-base", **body})
 
 
 async def test_bad_requests_name_the_field(

@@ -11,12 +11,9 @@ from shared.datasets.repository import DatasetRepository
 from shared.datasets.service import advance_waiting_jobs, stranded_jobs
 from shared.models import Dataset, FineTuningJob
 from tests.fixtures.datasets import add_translations, clean_pairs, create_dataset
+from tests.fixtures.jobs import post_job
 from tests.fixtures.organizations import create_org
 from tests.fixtures.sources import create_project
-
-
-async def post_job(client: httpx.AsyncClient, headers: dict[str, str], **body: object) -> httpx.Response:
-    return await client.post("/v1/fine_tuning/jobs", headers=headers, json={"model": "tiny-base", **body})
 
 
 async def test_a_job_on_a_ready_dataset_trains_on_its_files(
