@@ -129,8 +129,16 @@ def run_attune(models_dir: Path, state_dir: Path, job: dict[str, Any]) -> dict[s
         "train_s": done["data"]["train_seconds"],
         "wall_s": wall,
         "rss_kib": rss,
-        "first_loss": losses[0]["data"]["train_loss"],
-        "last_loss": losses[-1]["data"]["train_loss"],
+        **_loss_summary([row["data"]["train_loss"] for row in losses]),
+    }
+
+
+def _loss_summary(losses: list[float]) -> dict[str, float]:
+    """First and last train loss, each the mean of a tenth of the steps (one batch's loss is noisy)."""
+    window = max(1, len(losses) // 10)
+    return {
+        "first_loss": sum(losses[:window]) / window,
+        "last_loss": sum(losses[-window:]) / window,
     }
 
 
@@ -180,8 +188,7 @@ def hf_worker(folder: str, train: str, steps: int, batch_size: int, lr: float, o
             {
                 "tokens": counted["tokens"],
                 "train_s": result.metrics["train_runtime"],
-                "first_loss": losses[0],
-                "last_loss": losses[-1],
+                **_loss_summary(losses),
             }
         )
     )
@@ -209,16 +216,19 @@ def run_hf(
     return json.loads(out.read_text()) | {"wall_s": wall, "rss_kib": rss}
 
 
-def bench(model: str, models_dir: Path, steps: int, batch_size: int, passive: bool) -> list[str]:
-    """Both sides on one model; table rows."""
+def bench(model: str, models_dir: Path, steps: int, batch_size: int, policies: list[str]) -> list[str]:
+    """Both sides on one model (the baseline once per OpenMP wait policy asked for); table rows."""
     with tempfile.TemporaryDirectory(prefix="bench-trainer-") as tmp:
         state_dir = Path(tmp)
         job = prepare(models_dir, state_dir, model, steps, batch_size)
         ours = run_attune(models_dir, state_dir, job)
-        theirs = run_hf(state_dir, job, steps, batch_size, passive)
+        baselines = [
+            (policy, run_hf(state_dir, job, steps, batch_size, policy == "passive")) for policy in policies
+        ]
     rows = []
-    baseline = "transformers.Trainer" + (" (OMP passive)" if passive else "")
-    for side, result in (("attune trainer", ours), (baseline, theirs)):
+    sides = [("attune trainer (OMP passive)", ours)]
+    sides += [(f"transformers.Trainer (OMP {policy})", result) for policy, result in baselines]
+    for side, result in sides:
         rate = result["tokens"] / result["train_s"]
         result["rate"] = rate
         rows.append(
@@ -226,11 +236,13 @@ def bench(model: str, models_dir: Path, steps: int, batch_size: int, passive: bo
             f"{result['wall_s']:.1f} | {result['rss_kib'] / 1024:.0f} | "
             f"{result['first_loss']:.3f} → {result['last_loss']:.3f} |"
         )
-    ratio = ours["rate"] / theirs["rate"]
-    memory = theirs["rss_kib"] / ours["rss_kib"]
-    rows.append(
-        f"| {model} | **ratio attune/HF** | | | | **{ratio:.2f}x** | | HF/attune RSS {memory:.2f}x | |"
-    )
+    for policy, theirs in baselines:
+        ratio = ours["rate"] / theirs["rate"]
+        memory = theirs["rss_kib"] / ours["rss_kib"]
+        rows.append(
+            f"| {model} | **ratio attune / HF (OMP {policy})** | | | | **{ratio:.2f}x** | | "
+            f"HF/attune RSS {memory:.2f}x | |"
+        )
     return rows
 
 
@@ -241,9 +253,11 @@ def main() -> None:
     parser.add_argument("--steps", type=int, default=200)
     parser.add_argument("--batch-size", type=int, default=8)
     parser.add_argument(
-        "--hf-omp-passive",
-        action="store_true",
-        help="Give the baseline the trainer's OMP_WAIT_POLICY=PASSIVE.",
+        "--hf-omp",
+        choices=["default", "passive", "both"],
+        default="both",
+        help="The baseline's OpenMP wait policy: OpenMP's default (threads spin), the trainer's "
+        "OMP_WAIT_POLICY=PASSIVE (threads sleep), or one run of each.",
     )
     parser.add_argument("--hf-worker", nargs=6, metavar="ARG")
     args = parser.parse_args()
@@ -251,16 +265,20 @@ def main() -> None:
         folder, train, steps, batch_size, lr, out = args.hf_worker
         hf_worker(folder, train, int(steps), int(batch_size), float(lr), out)
         return
+    policies = ["default", "passive"] if args.hf_omp == "both" else [args.hf_omp]
     with tempfile.TemporaryDirectory(prefix="bench-models-") as tmp:
         models_dir = Path(tmp)
         rows = []
         if args.model in ("tiny", "both"):
             build = [sys.executable, "-m", "services.trainer", "make-tiny-model", "--models-dir", tmp]
             subprocess.run(build, env=_env(), check=True, capture_output=True)
-            rows += bench("tiny-llama", models_dir, args.steps, args.batch_size, args.hf_omp_passive)
+            rows += bench("tiny-llama", models_dir, args.steps, args.batch_size, policies)
         if args.model in ("smollm2", "both"):
-            rows += bench(SMOLLM2_NAME, models_dir, args.steps, args.batch_size, args.hf_omp_passive)
-    print("| model | trainer | steps | tokens | train s | tokens/s | wall s | peak RSS MiB | train loss |")
+            rows += bench(SMOLLM2_NAME, models_dir, args.steps, args.batch_size, policies)
+    print(
+        "| model | trainer | steps | tokens | train s | tokens/s | wall s | peak RSS MiB "
+        "| train loss (mean of first → last tenth of steps) |"
+    )
     print("|---|---|---|---|---|---|---|---|---|")
     print("\n".join(rows))
 
