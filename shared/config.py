@@ -198,6 +198,16 @@ class DatasetSettings(BaseModel):
     )
     batch_rows: int = Field(5000, ge=100, description="Rows a build reads from Postgres at a time.")
     token_threads: int = Field(2, ge=1, description="Threads counting tokens while the next batch is cleaned")
+    build_processes: int = Field(
+        2,
+        ge=1,
+        description="Worker processes a large build forks for pass 1 (1: it reads in its own process).",
+    )
+    parallel_min_rows: int = Field(
+        100_000,
+        ge=0,
+        description="Builds of fewer source rows read in their own process (forking costs more).",
+    )
     spill_dir: Path | None = Field(
         None, description="Folder for a build's temporary line spill (the system's temp folder if unset)."
     )

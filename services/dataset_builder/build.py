@@ -6,14 +6,20 @@
 
 from __future__ import annotations
 
+import re
 import time
 from collections.abc import AsyncIterator, Sequence
+from contextlib import asynccontextmanager
+from dataclasses import replace
+from datetime import datetime
 from typing import IO
 
 import structlog
 from sqlalchemy.ext.asyncio import AsyncSession
+from sqlalchemy.pool import NullPool
 
 from services.dataset_builder.models import model_profile
+from services.dataset_builder.parallel import Parallel, PartRows
 from services.dataset_builder.pipeline import (
     BuildPlan,
     BuildResult,
@@ -28,6 +34,8 @@ from shared.config import Settings
 from shared.datasets.recipe import Recipe, SourceSelection
 from shared.datasets.repository import DatasetRepository, RejectRepository, SourceRowRepository
 from shared.datasets.service import DATASET_BUILD_FAILED, DATASET_TOO_SMALL, estimate_dataset, finish, problem
+from shared.datasets.source_rows import SourceQuery, stream_rows
+from shared.db import create_engine
 from shared.files.service import record_file
 from shared.files.validation import ValidationReport
 from shared.ids import new_id
@@ -43,19 +51,23 @@ DEFAULT_SYSTEM = "Translate the user's text from {source_language} to {target_la
 DEFAULT_USER_TEMPLATE = "{source_text}"
 
 
-def _sources(recipe: Recipe) -> list[SourceSpec]:
-    specs = [SourceSpec("translations", project_id, "training") for project_id in recipe.sources.project_ids]
-    specs += [
-        SourceSpec("tm_units", memory_id, "training") for memory_id in recipe.sources.translation_memory_ids
-    ]
+def _sources(recipe: Recipe, approved_since: datetime | None) -> list[SourceSpec]:
+    """The training sources, then the validation sources, each with the rows it reads."""
+    selections: list[tuple[str, SourceSelection]] = [("training", recipe.sources)]
     if recipe.validation is not None and recipe.validation.sources is not None:
-        validation = _validation_selection(recipe)
-        specs += [
-            SourceSpec("translations", project_id, "validation") for project_id in validation.project_ids
-        ]
-        specs += [
-            SourceSpec("tm_units", memory_id, "validation") for memory_id in validation.translation_memory_ids
-        ]
+        selections.append(("validation", _validation_selection(recipe)))
+    specs = []
+    for role, window in selections:
+        kinds = [("translations", window.project_ids), ("tm_units", window.translation_memory_ids)]
+        for kind, ids in kinds:
+            for source_id in ids:
+                query = SourceQuery(
+                    kind, source_id,
+                    approved_after=window.approved_after, approved_before=window.approved_before,
+                    approved_since=approved_since,
+                    language_pairs=tuple((pair.source, pair.target) for pair in window.language_pairs),
+                )  # fmt: skip
+                specs.append(SourceSpec(kind, source_id, role, query))  # type: ignore[arg-type]
     return specs
 
 
@@ -154,36 +166,75 @@ async def build_dataset(session: AsyncSession, settings: Settings, dataset_id: s
     return "ready"
 
 
+def _parallel(settings: Settings, rows: SourceRowRepository) -> Parallel:
+    """Forked pass-1 workers that read in the build's snapshot, each on a connection of its own."""
+    snapshot: list[str] = []
+
+    async def extent(source: SourceSpec) -> tuple[int, int | None, int | None]:
+        assert source.query is not None
+        return await rows.extent(source.query)
+
+    async def before_fork() -> None:
+        snapshot.append(await rows.export_snapshot())
+
+    @asynccontextmanager
+    async def part_rows() -> AsyncIterator[PartRows]:
+        engine = create_engine(settings, poolclass=NullPool)
+        try:
+            async with engine.connect() as connection:
+                await connection.execution_options(
+                    isolation_level="REPEATABLE READ", postgresql_readonly=True
+                )
+                adopt = f"SET TRANSACTION SNAPSHOT '{_snapshot_id(snapshot[-1])}'"
+                await connection.exec_driver_sql(adopt)  # the transaction's first statement
+                driver = (await connection.get_raw_connection()).driver_connection
+
+                def rows_of(source: SourceSpec, id_range: tuple[int, int]) -> AsyncIterator[Sequence[Row]]:
+                    assert source.query is not None
+                    return stream_rows(
+                        driver, replace(source.query, id_range=id_range), settings.datasets.batch_rows
+                    )
+
+                yield rows_of
+        finally:
+            await engine.dispose()
+
+    return Parallel(
+        settings.datasets.build_processes, settings.datasets.parallel_min_rows, extent, before_fork, part_rows
+    )
+
+
+def _snapshot_id(value: str) -> str:
+    """An exported snapshot id as Postgres writes it (it goes into SQL: nothing else may pass)."""
+    if not re.fullmatch(r"[0-9A-F]+-[0-9A-F]+(-[0-9]+)?", value):
+        raise ValueError(f"unexpected snapshot id {value!r}")
+    return value
+
+
 async def _run(
     session: AsyncSession, settings: Settings, dataset: Dataset, recipe: Recipe, rejects: RejectRepository
 ) -> BuildResult:
     catalog = load_catalog(settings.datasets.pricing_file)
     profile = model_profile(settings, catalog, dataset.provider_kind, recipe.model)
+    rows = SourceRowRepository(session)
     plan = BuildPlan(
         recipe=recipe,
         prompt=await _prompt(session, recipe),
         profile=profile,
-        sources=_sources(recipe),
+        sources=_sources(recipe, dataset.approved_since),
         max_file_bytes=_smallest(recipe.limits.max_file_bytes, profile.max_file_bytes),
         min_examples=max(recipe.limits.min_examples or 1, profile.min_examples),
         token_threads=settings.datasets.token_threads,
         spill_dir=settings.datasets.spill_dir,
         excerpt_chars=settings.datasets.reject_excerpt_chars,
         dataset_id=dataset.id,
+        parallel=_parallel(settings, rows),
     )
-    rows = SourceRowRepository(session)
-    validation = _validation_selection(recipe) if recipe.validation and recipe.validation.sources else None
+    batch_rows = settings.datasets.batch_rows
 
     async def stream(source: SourceSpec) -> AsyncIterator[Sequence[Row]]:
-        window = validation if source.role == "validation" and validation is not None else recipe.sources
-        batches = rows.stream(
-            source.kind, source.id,
-            approved_after=window.approved_after, approved_before=window.approved_before,
-            approved_since=dataset.approved_since,
-            language_pairs=[(pair.source, pair.target) for pair in window.language_pairs],
-            batch_rows=settings.datasets.batch_rows,
-        )  # fmt: skip
-        async for batch in batches:
+        assert source.query is not None
+        async for batch in rows.stream(source.query, batch_rows):
             yield batch
 
     async def sink(csv: IO[bytes]) -> None:

@@ -3,7 +3,10 @@
 Pass 1 streams every source batch by batch: each row is normalised and filtered, rendered into its
 JSONL line (spilled to a temporary file) and described by a few integers kept in compact arrays (its
 dedupe key, approval time, seeded split key, tokens, bytes). Token counting of one batch runs in
-threads (tiktoken and tokenizers release the GIL) while the next batch is cleaned. Pass 2 decides on
+threads (tiktoken and tokenizers release the GIL) while the next batch is cleaned. A large build
+splits pass 1 across forked worker processes by row-id range (see `parallel`), since cleaning is
+Python and holds the GIL; their arrays and spills join in source order, so the result is the same
+bytes whichever way pass 1 ran. Pass 2 decides on
 those arrays alone which rows go where (see `selection`) and copies the chosen lines from the spill
 into the training and validation files, in source order. Memory stays flat: no row is kept in memory
 beyond its batch, whatever the number of rows.
@@ -25,7 +28,7 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from json.encoder import encode_basestring
 from pathlib import Path
-from typing import IO, Any, Literal
+from typing import IO, TYPE_CHECKING, Any, Literal, Protocol
 
 import numpy as np
 
@@ -36,9 +39,13 @@ from services.dataset_builder.render import LineRenderer
 from services.dataset_builder.report import rejected_summary, split_summary, too_small_detail
 from shared.datasets.reasons import Reason
 from shared.datasets.recipe import Recipe
+from shared.datasets.source_rows import SourceQuery
 from shared.imports.markup import restore_markup, strip_markup
 from shared.prompts.service import CompiledPrompt
 from shared.storage import StorageWriter, StoredObject
+
+if TYPE_CHECKING:
+    from services.dataset_builder.parallel import Parallel
 
 # (row id, source language, target language, source text, target text, context, approved at in
 # microseconds since the epoch or None, markup JSON or None): what a source stream yields.
@@ -57,6 +64,7 @@ class SourceSpec:
     kind: Literal["translations", "tm_units"]
     id: str
     role: Literal["training", "validation"]
+    query: SourceQuery | None = None  # the rows it reads (None: the stream knows)
 
     @property
     def row_prefix(self) -> str:
@@ -64,7 +72,14 @@ class SourceSpec:
 
 
 RowStream = Callable[[SourceSpec], AsyncIterator[Sequence[Row]]]
-RejectSink = Callable[[IO[bytes]], Awaitable[None]]  # COPY the rejects CSV (REJECT_COLUMNS)
+# Candidate columns and their element types (array typecode, numpy dtype).
+COLUMN_TYPES: dict[str, tuple[str, type[np.generic]]] = {
+    "refs": ("Q", np.uint64), "approved": ("q", np.int64), "groups": ("q", np.int64),
+    "target_keys": ("q", np.int64), "source_keys": ("q", np.int64),
+    "split_keys": ("I", np.uint32),  # crc32 values
+    "tokens": ("i", np.int32), "nbytes": ("i", np.int32), "roles": ("b", np.int8), "pairs": ("h", np.int16),
+}  # fmt: skip
+RejectSink = Callable[[IO[bytes]], Awaitable[None]]  # COPY one file of rejects CSV (REJECT_COLUMNS)
 OpenWriter = Callable[[str], Awaitable[StorageWriter]]
 
 
@@ -80,6 +95,7 @@ class BuildPlan:
     spill_dir: Path | None = None
     excerpt_chars: int = 200
     dataset_id: str = ""
+    parallel: Parallel | None = None  # how pass 1 may fork (None: always in this process)
 
 
 @dataclass
@@ -121,23 +137,27 @@ class _Batch:
     texts: list[str] = field(default_factory=list)
 
 
-class _Candidates:
+class Candidates(Protocol):
+    """What pass 2 reads: the columns, and the spill holding each candidate's line in order."""
+
+    spill: Any  # seek(0), then read(n) in order
+
+    def __len__(self) -> int: ...
+
+    def column(self, name: str) -> Any: ...
+
+
+class CandidateArrays:
     """Pass 1's output: one entry per surviving row in compact arrays, its line in the spill file."""
 
     def __init__(self, spill: IO[bytes]) -> None:
         self.spill = spill
-        self.refs = array("Q")
-        self.approved = array("q")
-        self.groups = array("q")
-        self.target_keys = array("q")
-        self.source_keys = array("q")
-        self.split_keys = array("I")  # crc32 values
-        self.tokens = array("i")
-        self.nbytes = array("i")
-        self.roles = array("b")
-        self.pairs = array("h")
+        self.arrays = {name: array(typecode) for name, (typecode, _) in COLUMN_TYPES.items()}
         self._writer = ThreadPoolExecutor(1, thread_name_prefix="spill")
         self._writes: deque[asyncio.Future[int]] = deque()
+
+    def __len__(self) -> int:
+        return len(self.arrays["refs"])
 
     async def write_behind(self, data: bytes) -> None:
         """Append to the spill in a thread of its own, in order, without waiting (a few writes may queue)."""
@@ -153,8 +173,9 @@ class _Candidates:
     def close(self) -> None:
         self._writer.shutdown(wait=True)
 
-    def column(self, name: str, dtype: type[np.generic]) -> Any:
-        values = getattr(self, name)
+    def column(self, name: str) -> Any:
+        """A column as a numpy array (a view of the array's buffer, no copy)."""
+        values, dtype = self.arrays[name], COLUMN_TYPES[name][1]
         return np.frombuffer(values, dtype=dtype) if len(values) else np.zeros(0, dtype=dtype)
 
 
@@ -175,6 +196,8 @@ class Pipeline:
         self.check_row = row_filter(self.recipe.cleaning)
         self.rejected: Counter[str] = Counter()
         self.rejects = RejectLog(plan.dataset_id, plan.spill_dir)
+        self.reject_files: list[IO[bytes]] = []  # rejects that worker processes found in pass 1
+        self.reject_count = 0  # of those
         self.rows_read = 0
         self.max_approved: int | None = None
         self.pairs: dict[tuple[str, str], tuple[int, tuple[int, int]]] = {}
@@ -182,30 +205,63 @@ class Pipeline:
         self.timings: dict[str, float] = {}
 
     async def run(self) -> BuildResult:
-        with tempfile.TemporaryFile(dir=self.plan.spill_dir) as spill:
-            candidates = _Candidates(spill)
-            try:
-                started = time.perf_counter()
-                with ThreadPoolExecutor(max(1, self.plan.token_threads), thread_name_prefix="tokens") as pool:
-                    for index, source in enumerate(self.plan.sources):
-                        await self._read_source(index, source, candidates, pool)
-                    await candidates.drain_writes()
-                self.timings["read_clean_count"] = round(time.perf_counter() - started, 3)
-                return await self._select_and_write(candidates)
-            finally:
-                candidates.close()
-                self.rejects.close()
+        from services.dataset_builder.parallel import read_in_processes
+
+        with tempfile.TemporaryDirectory(dir=self.plan.spill_dir, prefix="attune-build-") as work:
+            started = time.perf_counter()
+            forked = await read_in_processes(self, Path(work)) if self.plan.parallel else None
+            if forked is not None:
+                try:
+                    self.timings["read_clean_count"] = round(time.perf_counter() - started, 3)
+                    self.timings["read_processes"] = forked.workers
+                    return await self._select_and_write(forked)
+                finally:
+                    forked.close()
+                    self.rejects.close()
+            with tempfile.TemporaryFile(dir=work) as spill:
+                candidates = CandidateArrays(spill)
+                try:
+                    sources = enumerate(self.plan.sources)
+                    parts = [(index, source, self.stream(source)) for index, source in sources]
+                    await self.read_sources(parts, candidates, self.plan.token_threads)
+                    self.timings["read_clean_count"] = round(time.perf_counter() - started, 3)
+                    self.timings["read_processes"] = 1
+                    return await self._select_and_write(candidates)
+                finally:
+                    candidates.close()
+                    self.rejects.close()
 
     # Pass 1 -------------------------------------------------------------------------------------
 
+    async def read_sources(
+        self,
+        parts: list[tuple[int, SourceSpec, AsyncIterator[Sequence[Row]]]],
+        candidates: CandidateArrays,
+        token_threads: int,
+    ) -> list[tuple[int, int, int]]:
+        """Pass 1 over (source index, source, its rows) in order; (source index, candidates, spill
+        bytes) after each part."""
+        ends = []
+        with ThreadPoolExecutor(max(1, token_threads), thread_name_prefix="tokens") as pool:
+            for index, source, rows in parts:
+                await self._read_source(index, source, rows, candidates, pool)
+                await candidates.drain_writes()
+                ends.append((index, len(candidates), candidates.spill.tell()))
+        return ends
+
     async def _read_source(
-        self, index: int, source: SourceSpec, candidates: _Candidates, pool: ThreadPoolExecutor
+        self,
+        index: int,
+        source: SourceSpec,
+        stream: AsyncIterator[Sequence[Row]],
+        candidates: CandidateArrays,
+        pool: ThreadPoolExecutor,
     ) -> None:
         loop = asyncio.get_running_loop()
         role = TRAINING if source.role == "training" else VALIDATION
         in_flight: deque[tuple[_Batch, list[asyncio.Future[Any]]]] = deque()
-        threads = max(1, self.plan.token_threads)
-        async for rows in self.stream(source):
+        threads = pool._max_workers
+        async for rows in stream:
             batch = self._prepare(index, source, role, rows)
             size = -(-len(batch.texts) // threads) if batch.texts else 0
             chunks = [batch.texts[start : start + size] for start in range(0, len(batch.texts), size or 1)]
@@ -254,7 +310,7 @@ class Pipeline:
                 continue
             pair_salt = pairs.get((source_language, target_language))
             if pair_salt is None:
-                pair_salt = self._pair(source_language, target_language)
+                pair_salt = self.new_pair(source_language, target_language)
             pair, salt = pair_salt
             frame = frames.get((source_language, target_language, context if uses_context else None))
             if frame is None:
@@ -296,10 +352,14 @@ class Pipeline:
                 texts += (f"{system}\n\n{user}" if system else user, target_text)
         return batch
 
-    def _pair(self, source_language: str, target_language: str) -> tuple[int, tuple[int, int]]:
-        """A new language pair's number and its dedupe salts (training, validation)."""
+    def new_pair(self, source_language: str, target_language: str) -> tuple[int, tuple[int, int]]:
+        """A new language pair's number and its dedupe salts (training, validation); the salts hash the
+        pair's names, so every process of a build (all forked from one) gives a pair the same salts."""
         number = len(self.pairs)
-        salts = (hash((TRAINING, number, "attune")), hash((VALIDATION, number, "attune")))
+        salts = (
+            hash((TRAINING, source_language, target_language, "attune")),
+            hash((VALIDATION, source_language, target_language, "attune")),
+        )
         self.pairs[(source_language, target_language)] = (number, salts)
         return number, salts
 
@@ -316,7 +376,7 @@ class Pipeline:
         batch: _Batch,
         futures: list[asyncio.Future[Any]],
         source: SourceSpec,
-        candidates: _Candidates,
+        candidates: CandidateArrays,
     ) -> None:
         """Add a counted batch to the candidates; examples over the context are rejected here."""
         counts = np.concatenate(await asyncio.gather(*futures)) if futures else np.zeros(0, np.int64)
@@ -340,11 +400,12 @@ class Pipeline:
             columns = tuple([column[i] for i in kept] for column in columns)
             lines = [lines[i] for i in kept]
             tokens = tokens[keep]
+        arrays = candidates.arrays
         for name, column in zip(KEY_COLUMNS, columns, strict=True):
-            getattr(candidates, name).extend(column)
-        candidates.roles.extend(bytes([batch.role]) * len(lines))
-        candidates.tokens.extend(tokens.tolist())
-        candidates.nbytes.extend(map(len, lines))
+            arrays[name].extend(column)
+        arrays["roles"].frombytes(bytes([batch.role]) * len(lines))
+        arrays["tokens"].extend(tokens.tolist())
+        arrays["nbytes"].extend(map(len, lines))
         await candidates.write_behind(b"".join(lines))
 
     def _reject(
@@ -355,16 +416,19 @@ class Pipeline:
 
     # Pass 2 -------------------------------------------------------------------------------------
 
-    async def _select_and_write(self, candidates: _Candidates) -> BuildResult:
+    async def _select_and_write(self, candidates: Candidates) -> BuildResult:
         from services.dataset_builder.writing import select, write_files
 
-        approved = candidates.column("approved", np.int64)
+        approved = candidates.column("approved")
         approved = approved[approved != NULL_APPROVAL]
         self.max_approved = int(approved.max()) if len(approved) else None
         started = time.perf_counter()
         selected = select(self, candidates)
         self.timings["select"] = round(time.perf_counter() - started, 3)
         started = time.perf_counter()
+        for found in self.reject_files:
+            found.seek(0)
+            await self.reject_sink(found)
         if self.rejects.count:
             await self.reject_sink(self.rejects.finish())
         self.timings["store_rejects"] = round(time.perf_counter() - started, 3)
@@ -391,9 +455,9 @@ class Pipeline:
             return None
         return datetime.fromtimestamp(self.max_approved / 1_000_000, tz=UTC)
 
-    def _stats(self, selected: Any, candidates: _Candidates) -> dict[str, Any]:
-        tokens = candidates.column("tokens", np.int32).astype(np.int64)
-        nbytes = candidates.column("nbytes", np.int32).astype(np.int64)
+    def _stats(self, selected: Any, candidates: Candidates) -> dict[str, Any]:
+        tokens = candidates.column("tokens").astype(np.int64)
+        nbytes = candidates.column("nbytes").astype(np.int64)
         profile = self.plan.profile
         pair_names = {index: f"{source}>{target}" for (source, target), (index, _) in self.pairs.items()}
         validation = selected.validation

@@ -20,9 +20,12 @@ def _field(value: str | None) -> str:
 
 
 class RejectLog:
-    def __init__(self, dataset_id: str, spill_dir: Path | None) -> None:
+    def __init__(self, dataset_id: str, spill_dir: Path | None, *, path: Path | None = None) -> None:
+        """A temporary file in `spill_dir`, or the file `path` (a build's worker process hands it on)."""
         self.dataset_id = _field(dataset_id)
-        self.file: IO[bytes] = tempfile.TemporaryFile(dir=spill_dir)  # noqa: SIM115 - closed by close()
+        self.file: IO[bytes] = (  # closed by close()
+            tempfile.TemporaryFile(dir=spill_dir) if path is None else path.open("w+b")  # noqa: SIM115
+        )
         self.count = 0
         self._lines: list[str] = []
 

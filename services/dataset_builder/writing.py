@@ -12,7 +12,7 @@ from shared.datasets.reasons import Reason
 from shared.storage import StorageWriter
 
 if TYPE_CHECKING:
-    from services.dataset_builder.pipeline import BuiltFile, Pipeline, _Candidates
+    from services.dataset_builder.pipeline import BuiltFile, Candidates, Pipeline
 
 ROW_ID_MASK = (1 << 40) - 1
 COPY_BLOCK = 8192  # candidates copied from the spill per read
@@ -49,16 +49,16 @@ def _reject_all(
         pipeline.rejects.add(row_id, source_id, reason.value, detail)
 
 
-def select(pipeline: Pipeline, candidates: _Candidates) -> Selection:
+def select(pipeline: Pipeline, candidates: Candidates) -> Selection:
     """Dedupe, split, keep validation and training apart, sample and fit; every dropped row is reported."""
     recipe = pipeline.recipe
-    refs = candidates.column("refs", np.uint64)
-    nbytes = candidates.column("nbytes", np.int32).astype(np.int64)
+    refs = candidates.column("refs")
+    nbytes = candidates.column("nbytes").astype(np.int64)
     deduped = selection.dedupe(
-        candidates.column("groups", np.int64),
-        candidates.column("approved", np.int64),
+        candidates.column("groups"),
+        candidates.column("approved"),
         refs,
-        candidates.column("target_keys", np.int64),
+        candidates.column("target_keys"),
     )
     for index in np.flatnonzero(~deduped.keep).tolist():
         winner_row, _ = _public_id(pipeline, int(refs[deduped.winner[index]]))
@@ -67,18 +67,18 @@ def select(pipeline: Pipeline, candidates: _Candidates) -> Selection:
         pipeline.rejected[reason] += 1
         pipeline.rejects.add(row_id, source_id, reason.value, f"{winner_row} is kept (approved later)")
     keep = deduped.keep
-    roles = candidates.column("roles", np.int8)
+    roles = candidates.column("roles")
     seed = recipe.seed
     validation = np.zeros(len(keep), dtype=np.bool_)
     if recipe.validation is not None and recipe.validation.fraction is not None:
         validation = keep & selection.held_out(
-            candidates.column("split_keys", np.uint32).astype(np.uint64), seed, recipe.validation.fraction
+            candidates.column("split_keys").astype(np.uint64), seed, recipe.validation.fraction
         )
         training = keep & ~validation
     elif recipe.validation is not None:
         validation = keep & (roles == 1)
         training = keep & (roles == 0)
-        source_keys = candidates.column("source_keys", np.int64)
+        source_keys = candidates.column("source_keys")
         overlap = training & np.isin(source_keys, source_keys[validation])
         _reject_all(
             pipeline, refs, overlap, Reason.IN_VALIDATION, "the same source is in the validation rows"
@@ -99,7 +99,7 @@ def select(pipeline: Pipeline, candidates: _Candidates) -> Selection:
     fitted_validation = selection.fit_bytes(validation, refs, nbytes, seed, limit)
     too_big = (sampled & ~fitted) | (validation & ~fitted_validation)
     _reject_all(pipeline, refs, too_big, Reason.OVER_MAX_FILE_BYTES, f"max_file_bytes {limit}")
-    return Selection(fitted, fitted_validation, candidates.column("pairs", np.int16))
+    return Selection(fitted, fitted_validation, candidates.column("pairs"))
 
 
 async def _copy(writer: StorageWriter | None, data: bytes) -> None:
@@ -108,7 +108,7 @@ async def _copy(writer: StorageWriter | None, data: bytes) -> None:
 
 
 async def write_files(
-    pipeline: Pipeline, candidates: _Candidates, chosen: Selection
+    pipeline: Pipeline, candidates: Candidates, chosen: Selection
 ) -> tuple[BuiltFile, BuiltFile | None]:
     """Copy the chosen lines from the spill into the files, in source order, in large blocks."""
     from services.dataset_builder.pipeline import BuiltFile
@@ -116,8 +116,8 @@ async def write_files(
     labels = np.zeros(len(chosen.training), dtype=np.int8)
     labels[chosen.training] = 1
     labels[chosen.validation] = 2
-    nbytes = candidates.column("nbytes", np.int32).astype(np.int64)
-    tokens = candidates.column("tokens", np.int32).astype(np.int64)
+    nbytes = candidates.column("nbytes").astype(np.int64)
+    tokens = candidates.column("tokens").astype(np.int64)
     training_writer = await pipeline.open_writer("training")
     validation_writer = await pipeline.open_writer("validation") if chosen.validation.any() else None
     writers = {1: training_writer, 2: validation_writer}

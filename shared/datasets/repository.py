@@ -1,12 +1,12 @@
 """SQL of datasets: the rows, their rejects (COPY in, keyset pages out), and the source rows they read.
 
-Source rows stream through a server-side cursor on the session's own connection and transaction (one
-consistent snapshot), a batch at a time, as plain tuples: a million rows never sit in memory together.
+Source rows (`shared.datasets.source_rows`) stream through a server-side cursor on the session's own
+connection and transaction (one consistent snapshot, which a build's worker processes adopt), a batch
+at a time: a million rows never sit in memory together.
 """
 
 from __future__ import annotations
 
-import asyncio
 from collections.abc import AsyncIterator, Sequence
 from datetime import datetime
 from typing import IO, Any
@@ -14,32 +14,11 @@ from typing import IO, Any
 from sqlalchemy import Select, delete, func, or_, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from shared.datasets.source_rows import SourceQuery, extent, stream_rows
 from shared.imports.bulk import driver_connection
 from shared.models import Dataset, DatasetReject, File, FineTuningJob
 
 REJECT_COLUMNS = ("dataset_id", "row_id", "source_id", "reason", "detail", "source_excerpt", "target_excerpt")
-# (row id, source language, target language, source text, target text, context, approved at as
-# microseconds since the epoch, markup JSON text)
-SOURCE_COLUMNS = {
-    "translations": (
-        "translations", "project_id", "approved_at",
-        "id, source_language, target_language, source_text, target_text, context, "
-        "(extract(epoch FROM approved_at) * 1000000)::int8, NULL::text",
-    ),
-    "tm_units": (
-        "tm_units", "translation_memory_id", "coalesce(change_date, creation_date)",
-        "id, source_language, target_language, source_text, target_text, context, "
-        "(extract(epoch FROM coalesce(change_date, creation_date)) * 1000000)::int8, markup::text",
-    ),
-}  # fmt: skip
-
-
-# `en` matches `en` and `en-US`; the pairs arrive as two parallel text[] parameters.
-LANGUAGE_PAIR_CONDITION = (
-    "EXISTS (SELECT 1 FROM unnest({source}, {target}) AS p(s, t) "
-    "WHERE (source_language = p.s OR source_language LIKE p.s || '-%') "
-    "AND (target_language = p.t OR target_language LIKE p.t || '-%'))"
-)
 
 
 class DatasetRepository:
@@ -175,44 +154,15 @@ class SourceRowRepository:
     def __init__(self, session: AsyncSession) -> None:
         self.session = session
 
-    async def stream(
-        self,
-        kind: str,
-        source_id: str,
-        *,
-        approved_after: datetime | None,
-        approved_before: datetime | None,
-        approved_since: datetime | None,
-        language_pairs: Sequence[tuple[str, str]],
-        batch_rows: int,
-    ) -> AsyncIterator[Sequence[Any]]:
-        """Batches of rows (see SOURCE_COLUMNS) matching the window and language pairs."""
-        table, owner, approved, columns = SOURCE_COLUMNS[kind]
-        conditions = [f"{owner} = $1"]
-        arguments: list[Any] = [source_id]
-        # Translations without an approval time are not approved; a TM unit without dates is (it is
-        # in a TM) but no date window can admit it.
-        if kind == "translations" or approved_after or approved_before or approved_since:
-            conditions.append(f"{approved} IS NOT NULL")
-        for operator, value in ((">=", approved_after), ("<", approved_before), (">", approved_since)):
-            if value is not None:
-                arguments.append(value)
-                conditions.append(f"{approved} {operator} ${len(arguments)}")
-        if language_pairs:
-            arguments += [[pair[0] for pair in language_pairs], [pair[1] for pair in language_pairs]]
-            source, target = f"${len(arguments) - 1}::text[]", f"${len(arguments)}::text[]"
-            conditions.append(LANGUAGE_PAIR_CONDITION.format(source=source, target=target))
-        where = " AND ".join(conditions)
-        query = f"SELECT {columns} FROM {table} WHERE {where} ORDER BY id"  # noqa: S608 - fixed fragments only
-        connection = await driver_connection(self.session)
-        cursor = await connection.cursor(query, *arguments)
-        # Ask for the next batch before handing out this one: Postgres produces it while the caller
-        # works (the caller must not use the connection until the stream ends).
-        pending = asyncio.ensure_future(cursor.fetch(batch_rows))
-        try:
-            while rows := await pending:
-                pending = asyncio.ensure_future(cursor.fetch(batch_rows))
-                yield rows  # asyncpg Records: indexable and unpackable like tuples, without a copy
-        finally:
-            if not pending.done():
-                pending.cancel()
+    async def stream(self, query: SourceQuery, batch_rows: int) -> AsyncIterator[Sequence[Any]]:
+        """Batches of rows matching the query, on the session's own connection and transaction."""
+        async for rows in stream_rows(await driver_connection(self.session), query, batch_rows):
+            yield rows
+
+    async def extent(self, query: SourceQuery) -> tuple[int, int | None, int | None]:
+        return await extent(await driver_connection(self.session), query)
+
+    async def export_snapshot(self) -> str:
+        """The id of this transaction's snapshot, which another connection may adopt while it lasts."""
+        snapshot: str = await (await driver_connection(self.session)).fetchval("SELECT pg_export_snapshot()")
+        return snapshot

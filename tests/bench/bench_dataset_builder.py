@@ -3,9 +3,11 @@
 Run: .venv/bin/python tests/bench/bench_dataset_builder.py [--rows 1000000] [--skip-naive] [--profile]
 Fills a database of its own (tests/bench/dataset_data.py: 5% duplicates, 2% dirty rows), then runs,
 each in a fresh process so its peak memory is its own: the builder (`create_dataset` + the
-`dataset.build` task's `build_dataset`, through Postgres, files and rejects) and the naive way (fetch
-every row, dicts, dedupe with a set, tiktoken per message, shuffle, `json.dumps` each). Prints wall
-time, CPU time and peak RSS of each, and the speed-up.
+`dataset.build` task's `build_dataset`, through Postgres, files and rejects; a build this large forks
+pass-1 workers, see services/dataset_builder/parallel.py) and the naive way (fetch every row, dicts,
+dedupe with a set, tiktoken per message, shuffle, `json.dumps` each). Prints wall time, CPU time, the
+peak RSS of the largest process and the peak PSS of all of a side's processes together, and the
+speed-up.
 """
 
 from __future__ import annotations
@@ -19,6 +21,7 @@ import resource
 import subprocess
 import sys
 import tempfile
+import threading
 import time
 from pathlib import Path
 from typing import Any
@@ -139,20 +142,58 @@ async def run_naive(database: str, output: Path) -> dict[str, Any]:
     }
 
 
+def _tree_memory(pid: int) -> tuple[float, float]:
+    """(RSS, PSS) in MB of a process and its descendants now; PSS counts a page shared by n of them 1/n
+    times, so forked workers that share the build's pages are not counted twice."""
+    rss = pss = 0.0
+    pending = [pid]
+    while pending:
+        current = pending.pop()
+        try:
+            for line in Path(f"/proc/{current}/smaps_rollup").read_text().splitlines():
+                name, _, value = line.partition(":")
+                if name in ("Rss", "Pss"):
+                    kib = float(value.split()[0]) / 1024
+                    rss, pss = (rss + kib, pss) if name == "Rss" else (rss, pss + kib)
+            for task in Path(f"/proc/{current}/task").iterdir():
+                pending += [int(child) for child in (task / "children").read_text().split()]
+        except (FileNotFoundError, ProcessLookupError, ValueError):
+            continue
+    return rss, pss
+
+
 def _child(mode: str, database: str, storage: Path, profile: bool) -> dict[str, Any]:
-    """Run one side in a fresh process; its peak RSS comes from wait4."""
+    """Run one side in a fresh process; its peak RSS comes from wait4 (the largest single process of
+    its tree), the peak PSS of its whole tree from sampling /proc every 100 ms."""
     command = [sys.executable, __file__, "--child", mode, "--database", database]
     if profile:
         command.append("--profile")
+    peaks = {"tree_rss": 0.0, "tree_pss": 0.0}
     with tempfile.TemporaryFile() as out:
         process = subprocess.Popen(command, stdout=out, env=_environment(database, storage), cwd=ROOT)
+
+        def sample() -> None:
+            while process.returncode is None:
+                rss, pss = _tree_memory(process.pid)
+                peaks["tree_rss"], peaks["tree_pss"] = (
+                    max(peaks["tree_rss"], rss),
+                    max(peaks["tree_pss"], pss),
+                )
+                time.sleep(0.1)
+
+        sampler = threading.Thread(target=sample, daemon=True)
+        sampler.start()
         _, status, usage = os.wait4(process.pid, 0)
+        process.returncode = os.waitstatus_to_exitcode(status)
+        sampler.join()
         out.seek(0)
         text = out.read().decode()
     if os.waitstatus_to_exitcode(status) != 0:
         raise SystemExit(f"{mode} failed:\n{text}")
     result: dict[str, Any] = json.loads(text.strip().splitlines()[-1])
     result["peak_rss_mb"] = usage.ru_maxrss / 1024
+    result["peak_tree_pss_mb"] = peaks["tree_pss"]
+    result["peak_tree_rss_mb"] = peaks["tree_rss"]
     return result
 
 
@@ -177,12 +218,18 @@ def main() -> None:
         naive = None if arguments.skip_naive else _child("naive", arguments.database, Path(storage), False)
     print(f"\n{arguments.rows:,} approved translations (5% duplicates, 2% dirty), 2 token threads, "
           f"load average {os.getloadavg()[0]:.1f} on {os.cpu_count()} cores\n")  # fmt: skip
-    print(f"| {'run':<8} | {'wall s':>7} | {'CPU s':>6} | {'peak RSS MB':>11} | {'training examples':>17} |")
-    print(f"|{'-' * 10}|{'-' * 9}|{'-' * 8}|{'-' * 13}|{'-' * 19}|")
+    print(f"| {'run':<8} | {'wall s':>7} | {'CPU s':>6} | {'peak RSS MB':>11} "
+          f"| {'peak PSS MB, all processes':>26} | {'training examples':>17} |")  # fmt: skip
+    print(f"|{'-' * 10}|{'-' * 9}|{'-' * 8}|{'-' * 13}|{'-' * 28}|{'-' * 19}|")
     for name, result in (("builder", builder), ("naive", naive)):
         if result is not None:
             print(f"| {name:<8} | {result['seconds']:>7.2f} | {result['cpu_seconds']:>6.2f} | "
-                  f"{result['peak_rss_mb']:>11.0f} | {result['training_examples']:>17,} |")  # fmt: skip
+                  f"{result['peak_rss_mb']:>11.0f} | {result['peak_tree_pss_mb']:>26.0f} "
+                  f"| {result['training_examples']:>17,} |")  # fmt: skip
+    print(
+        "\n(CPU s: the measured process's own; the builder's forked workers are not in it. Peak RSS: the "
+        "largest single process, from wait4; peak PSS: the whole process tree, sampled every 100 ms.)"
+    )
     if naive is not None:
         print(f"\nspeed-up: {naive['seconds'] / builder['seconds']:.2f}x wall, "
               f"{naive['peak_rss_mb'] / builder['peak_rss_mb']:.1f}x less memory")  # fmt: skip

@@ -6,12 +6,14 @@ import csv
 import io
 import json
 from collections.abc import AsyncIterator, Sequence
+from contextlib import asynccontextmanager
 from pathlib import Path
 from typing import IO, Any
 
 import pytest
 
 from services.dataset_builder.models import ModelProfile
+from services.dataset_builder.parallel import Parallel, id_ranges
 from services.dataset_builder.pipeline import (
     BuildPlan,
     BuildResult,
@@ -44,13 +46,14 @@ class Harness:
         self.builds = 0
 
     async def run(self, context_tokens: int | None = None, max_file_bytes: int | None = None,
-                  min_examples: int = 1, **recipe: Any) -> BuildResult:  # fmt: skip
+                  min_examples: int = 1, processes: int = 1, **recipe: Any) -> BuildResult:  # fmt: skip
         spec = Recipe.model_validate({"sources": {"project_ids": ["p1"]}, **recipe})
         specs = [SourceSpec("translations", name.split(":")[0], name.split(":")[1]) for name in self.sources]
         profile = ModelProfile(
             TiktokenCounter("o200k_base"), "o200k_base", True, None, context_tokens, None, 1
         )
         plan = BuildPlan(spec, PROMPT, profile, specs, max_file_bytes, min_examples, token_threads=2)
+        plan.parallel = self.parallel(processes) if processes > 1 else None
         self.builds += 1
         build = self.builds
         self.rejects = []
@@ -61,12 +64,36 @@ class Harness:
                 yield found[start : start + 7]
 
         async def sink(found: IO[bytes]) -> None:
-            self.rejects = [row[1:] for row in csv.reader(io.StringIO(found.read().decode()))]
+            self.rejects += [row[1:] for row in csv.reader(io.StringIO(found.read().decode()))]
 
         async def open_writer(name: str) -> StorageWriter:
             return await self.storage.open_writer(f"b{build}/{name}.jsonl")
 
         return await Pipeline(plan, stream, sink, open_writer).run()
+
+    def parallel(self, processes: int) -> Parallel:
+        """Forked pass-1 workers over the in-memory rows (every build forks: no minimum)."""
+
+        def found(source: SourceSpec) -> list[Row]:
+            return self.sources[f"{source.id}:{source.role}"]
+
+        async def extent(source: SourceSpec) -> tuple[int, int | None, int | None]:
+            ids = [row[0] for row in found(source)]
+            return len(ids), min(ids, default=None), max(ids, default=None)
+
+        async def before_fork() -> None:
+            return None
+
+        @asynccontextmanager
+        async def part_rows() -> AsyncIterator[Any]:
+            async def rows_of(source: SourceSpec, id_range: tuple[int, int]) -> AsyncIterator[Sequence[Row]]:
+                share = [row for row in found(source) if id_range[0] <= row[0] <= id_range[1]]
+                for start in range(0, len(share), 7):
+                    yield share[start : start + 7]
+
+            yield rows_of
+
+        return Parallel(processes, 0, extent, before_fork, part_rows)
 
     def lines(self, result: BuildResult, which: str = "training") -> list[dict[str, Any]]:
         built = result.training if which == "training" else result.validation
@@ -89,6 +116,59 @@ async def test_same_rows_same_bytes_and_hash(tmp_path: Path) -> None:
     assert first.training.stored.sha256 == second.training.stored.sha256
     other_seed = await harness.run(validation={"fraction": 0.2}, seed=6)
     assert other_seed.content_hash != first.content_hash
+
+
+def _mixed_rows() -> list[Row]:
+    """Rows whose duplicates, rejects and language pairs straddle any split of the id range."""
+    data = rows(120)
+    data += [
+        (500 + i, "en", "fr", f"Save file number {i}", f"Fichier {i}", None, 4000 + i, None)
+        for i in range(60)
+    ]  # the same sources in another pair
+    data += [
+        (900 + i, "en", "de", f"Save file number {i}", f"Neu {i}", None, 9000 + i, None)
+        for i in range(0, 120, 3)
+    ]  # newer translations of early rows: they win across workers
+    data += [
+        (1200, "en", "de", "Open {0}", "Öffnen", None, 1, None),
+        (1201, "en", "de", "Same", "Same", None, 1, None),
+    ]
+    return data  # fmt: skip
+
+
+@pytest.mark.parametrize("processes", [2, 3])
+async def test_forked_workers_write_the_same_files_as_one_process(tmp_path: Path, processes: int) -> None:
+    sources = {
+        "p1:training": _mixed_rows(),
+        "p2:training": rows(40, start=2000),
+        "p3:validation": rows(20, start=5),
+    }
+    harness = Harness(tmp_path, sources)
+    recipes: list[dict[str, Any]] = [
+        {"validation": {"fraction": 0.2}, "seed": 4},
+        {"validation": {"sources": {"approved_after": "2026-01-01T00:00:00Z"}},
+         "limits": {"max_examples": 90}},
+    ]  # fmt: skip
+    for recipe in recipes:
+        alone = await harness.run(**recipe)
+        alone_rejects = sorted(map(tuple, harness.rejects))
+        forked = await harness.run(processes=processes, **recipe)
+        assert (alone.stats["timings"]["read_processes"], forked.stats["timings"]["read_processes"]) == (
+            1,
+            processes,
+        )
+        assert forked.content_hash == alone.content_hash
+        assert forked.training.stored.sha256 == alone.training.stored.sha256
+        assert sorted(map(tuple, harness.rejects)) == alone_rejects and alone_rejects
+        assert {k: v for k, v in forked.stats.items() if k != "timings"} == {
+            k: v for k, v in alone.stats.items() if k != "timings"
+        }
+
+
+def test_id_ranges_cover_the_span_without_overlap() -> None:
+    assert id_ranges(1, 10, 3) == [(1, 3), (4, 6), (7, 10)]
+    assert id_ranges(5, 5, 3) == [(5, 5)]
+    assert id_ranges(0, 1, 4) == [(0, 0), (1, 1)]
 
 
 async def test_lines_are_what_json_dumps_writes(tmp_path: Path) -> None:

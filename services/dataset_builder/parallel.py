@@ -1,0 +1,289 @@
+"""Pass 1 in forked worker processes: each cleans, renders and counts one row-id range of every source.
+
+Cleaning is Python and holds the GIL, so on its own a build keeps one core busy while the other waits
+for token counts. A build of at least `min_rows` rows forks one worker per process allowed (fork, not
+spawn: the workers share the build's loaded tokenizer and modules, so they cost their own arrays and
+little else). Every worker reads its ranges in the snapshot the build's transaction exported and writes
+its candidate columns (`.npy`), line spill and rejects CSV into the build's work folder; the build then
+joins them in source order, range by range, which is the order one process would have read them in:
+the files are the same bytes either way (tests compare the two). Forked workers keep the build's hash
+seed, so the dedupe keys of every worker agree.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import gc
+import json
+import os
+import signal
+import time
+import traceback
+from collections.abc import AsyncIterator, Awaitable, Callable, Sequence
+from contextlib import AbstractAsyncContextManager
+from dataclasses import dataclass
+from pathlib import Path
+from typing import IO, TYPE_CHECKING, Any, NoReturn
+
+import numpy as np
+
+from services.dataset_builder.pipeline import COLUMN_TYPES, CandidateArrays, Row, SourceSpec
+from services.dataset_builder.rejects import RejectLog
+from shared.processes import die_with_parent
+
+if TYPE_CHECKING:
+    from services.dataset_builder.pipeline import Pipeline
+
+IdRange = tuple[int, int]  # first and last row id, both included
+PartRows = Callable[[SourceSpec, IdRange], AsyncIterator[Sequence[Row]]]
+Share = list[tuple[int, SourceSpec, IdRange]]  # (source index, source, id range) in source order
+
+
+@dataclass
+class Parallel:
+    """When a build may fork, and where its workers read rows."""
+
+    processes: int
+    min_rows: int
+    # In the build's process: (rows, smallest id, largest id) of a source.
+    extent: Callable[[SourceSpec], Awaitable[tuple[int, int | None, int | None]]]
+    # In the build's process, just before forking (e.g. export the snapshot the workers adopt).
+    before_fork: Callable[[], Awaitable[None]]
+    # In a worker: its own connection, and the rows of a source's id range on it.
+    part_rows: Callable[[], AbstractAsyncContextManager[PartRows]]
+
+
+def id_ranges(low: int, high: int, parts: int) -> list[IdRange]:
+    """`[low, high]` cut into up to `parts` consecutive, non-empty ranges of about equal width."""
+    span = high - low + 1
+    bounds = [low + span * part // parts for part in range(parts + 1)]
+    return [(bounds[part], bounds[part + 1] - 1) for part in range(parts) if bounds[part] < bounds[part + 1]]
+
+
+class SpillChain:
+    """The workers' spill segments, read as one file in merged order (`seek(0)`, then `read(n)`)."""
+
+    def __init__(self, segments: list[tuple[Path, int, int]]) -> None:
+        self.segments = segments  # (spill file, first byte, end byte)
+        self.files = {path: path.open("rb") for path in {segment[0] for segment in segments}}
+        self.seek(0)
+
+    def seek(self, position: int) -> None:
+        if position != 0:
+            raise ValueError("a spill chain is read from its start only")
+        self.index = 0
+        self.offset = self.segments[0][1] if self.segments else 0
+
+    def read(self, size: int) -> bytes:
+        parts = []
+        while size > 0 and self.index < len(self.segments):
+            path, _, end = self.segments[self.index]
+            take = min(size, end - self.offset)
+            handle = self.files[path]
+            handle.seek(self.offset)
+            parts.append(handle.read(take))
+            self.offset += take
+            size -= take
+            if self.offset >= end:
+                self.index += 1
+                if self.index < len(self.segments):
+                    self.offset = self.segments[self.index][1]
+        return b"".join(parts)
+
+    def close(self) -> None:
+        for handle in self.files.values():
+            handle.close()
+
+
+class Forked:
+    """The joined candidates of every worker (see `pipeline.Candidates`)."""
+
+    def __init__(
+        self, workers: int, columns: dict[str, Any], spill: SpillChain, rejects: list[IO[bytes]]
+    ) -> None:
+        self.workers = workers
+        self.columns = columns
+        self.spill = spill
+        self.rejects = rejects
+
+    def __len__(self) -> int:
+        return len(self.columns["refs"])
+
+    def column(self, name: str) -> Any:
+        return self.columns[name]
+
+    def close(self) -> None:
+        self.spill.close()
+        for handle in self.rejects:
+            handle.close()
+
+
+async def read_in_processes(pipeline: Pipeline, work: Path) -> Forked | None:
+    """Pass 1 in forked workers, joined; None when the build should read in its own process."""
+    parallel = pipeline.plan.parallel
+    if parallel is None or parallel.processes < 2:
+        return None
+    sources = pipeline.plan.sources
+    started = time.perf_counter()
+    extents = [await parallel.extent(source) for source in sources]
+    pipeline.timings["read_extents"] = round(time.perf_counter() - started, 3)
+    if sum(count for count, _, _ in extents) < parallel.min_rows:
+        return None
+    shares: list[Share] = [[] for _ in range(parallel.processes)]
+    for index, (source, (count, low, high)) in enumerate(zip(sources, extents, strict=True)):
+        if count and low is not None and high is not None:
+            for number, id_range in enumerate(id_ranges(low, high, parallel.processes)):
+                shares[number].append((index, source, id_range))
+    shares = [share for share in shares if share]
+    await parallel.before_fork()
+    pids: list[int] = []
+    gc.collect()
+    gc.freeze()  # the workers' collector then leaves the shared objects' pages alone (no copy-on-write)
+    try:
+        for number, share in enumerate(shares):
+            pids.append(_fork(pipeline, parallel, share, work / f"part-{number}"))
+    finally:
+        gc.unfreeze()
+    try:
+        codes = await asyncio.gather(*(_exit_code(pid) for pid in pids))
+    except BaseException:
+        _kill(pids)
+        raise
+    for number, code in enumerate(codes):
+        if code != 0:
+            error = work / f"part-{number}.error"
+            why = error.read_text().strip().splitlines()[-1] if error.exists() else f"exit status {code}"
+            raise RuntimeError(f"dataset build worker {number} failed: {why}")
+    started = time.perf_counter()
+    joined = _join(pipeline, len(shares), work)
+    pipeline.timings["read_join"] = round(time.perf_counter() - started, 3)
+    return joined
+
+
+def _fork(pipeline: Pipeline, parallel: Parallel, share: Share, prefix: Path) -> int:
+    pid = os.fork()
+    if pid:
+        return pid
+    _worker_main(pipeline, parallel, share, prefix)
+
+
+def _worker_main(pipeline: Pipeline, parallel: Parallel, share: Share, prefix: Path) -> NoReturn:
+    """The forked worker: leave the build's event loop and signals behind, read, write, exit."""
+    code = 1
+    try:
+        die_with_parent()
+        signal.set_wakeup_fd(-1)
+        for number in (signal.SIGINT, signal.SIGTERM):
+            signal.signal(number, signal.SIG_DFL)
+        asyncio._set_running_loop(None)  # the build's loop runs in the parent, not here
+        summary = asyncio.run(_read_share(pipeline, parallel, share, prefix))
+        prefix.with_name(f"{prefix.name}.json").write_text(json.dumps(summary))
+        code = 0
+    except BaseException:
+        prefix.with_name(f"{prefix.name}.error").write_text(traceback.format_exc())
+    finally:
+        os._exit(code)  # no atexit, no finalizers: the build's connections and files are not ours
+
+
+async def _read_share(pipeline: Pipeline, parallel: Parallel, share: Share, prefix: Path) -> dict[str, Any]:
+    started = time.perf_counter()
+    pipeline.rejects = RejectLog(
+        pipeline.plan.dataset_id, None, path=prefix.with_name(f"{prefix.name}.rejects")
+    )
+    with prefix.with_name(f"{prefix.name}.spill").open("w+b") as spill:
+        candidates = CandidateArrays(spill)
+        try:
+            async with parallel.part_rows() as rows_of:
+                parts = [(index, source, rows_of(source, id_range)) for index, source, id_range in share]
+                ends = await pipeline.read_sources(parts, candidates, 1)
+        finally:
+            candidates.close()
+    for name in COLUMN_TYPES:
+        np.save(prefix.with_name(f"{prefix.name}.{name}.npy"), candidates.column(name))
+    pipeline.rejects.flush()
+    pipeline.rejects.close()
+    pairs = sorted(pipeline.pairs.items(), key=lambda item: item[1][0])
+    return {
+        "seconds": round(time.perf_counter() - started, 3),
+        "rows_read": pipeline.rows_read,
+        "rejected": dict(pipeline.rejected),
+        "rejects": pipeline.rejects.count,
+        "pairs": [list(pair) for pair, _ in pairs],
+        "ends": ends,
+    }
+
+
+async def _exit_code(pid: int) -> int:
+    """Wait for a worker without blocking the loop (its pidfd turns readable when it exits)."""
+    loop = asyncio.get_running_loop()
+    descriptor = os.pidfd_open(pid)
+    try:
+        exited = loop.create_future()
+        loop.add_reader(descriptor, lambda: None if exited.done() else exited.set_result(None))
+        try:
+            await exited
+        finally:
+            loop.remove_reader(descriptor)
+    finally:
+        os.close(descriptor)
+    _, status = os.waitpid(pid, 0)  # noqa: ASYNC222 - it has exited: this only reaps it
+    return os.waitstatus_to_exitcode(status)
+
+
+def _kill(pids: list[int]) -> None:
+    for pid in pids:
+        try:
+            os.kill(pid, signal.SIGKILL)
+            os.waitpid(pid, 0)
+        except (ProcessLookupError, ChildProcessError):
+            pass
+
+
+def _join(pipeline: Pipeline, workers: int, work: Path) -> Forked:
+    """The workers' counts, pairs, columns, spills and rejects, in source order."""
+    summaries = [json.loads((work / f"part-{number}.json").read_text()) for number in range(workers)]
+    lookups = []
+    segments: dict[tuple[int, int], tuple[int, int, int, int]] = {}  # (source, worker) -> counts, bytes
+    pipeline.timings["read_workers"] = [summary["seconds"] for summary in summaries]
+    for number, summary in enumerate(summaries):
+        pipeline.rows_read += summary["rows_read"]
+        pipeline.rejected.update(summary["rejected"])
+        pipeline.reject_count += summary["rejects"]
+        pairs = [pipeline.pairs.get((s, t)) or pipeline.new_pair(s, t) for s, t in summary["pairs"]]
+        lookups.append(np.array([number_ for number_, _ in pairs] or [0], dtype=np.int16))
+        first = first_byte = 0
+        for index, end, end_byte in summary["ends"]:
+            segments[(index, number)] = (first, end, first_byte, end_byte)
+            first, first_byte = end, end_byte
+    order = sorted(segments, key=lambda key: key)  # source index, then worker: the reading order
+    columns: dict[str, Any] = {}
+    for name, (_, dtype) in COLUMN_TYPES.items():
+        loaded = [
+            np.load(work / f"part-{number}.{name}.npy", mmap_mode="r")
+            if summaries[number]["ends"][-1][1]
+            else None
+            for number in range(workers)
+        ]
+        pieces = []
+        for index, number in order:
+            first, end, _, _ = segments[(index, number)]
+            if end > first:
+                piece = loaded[number][first:end]  # type: ignore[index]
+                pieces.append(lookups[number][piece] if name == "pairs" else piece)
+        columns[name] = np.concatenate(pieces).astype(dtype, copy=False) if pieces else np.zeros(0, dtype)
+        del loaded
+    spill = SpillChain(
+        [
+            (work / f"part-{number}.spill", first_byte, end_byte)
+            for index, number in order
+            for _, _, first_byte, end_byte in [segments[(index, number)]]
+            if end_byte > first_byte
+        ]
+    )
+    rejects: list[IO[bytes]] = [
+        (work / f"part-{number}.rejects").open("rb")
+        for number in range(workers)
+        if summaries[number]["rejects"]
+    ]
+    pipeline.reject_files = rejects
+    return Forked(workers, columns, spill, rejects)
