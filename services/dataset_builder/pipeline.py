@@ -202,7 +202,7 @@ class Pipeline:
         self.max_approved: int | None = None
         self.pairs: dict[tuple[str, str], tuple[int, tuple[int, int]]] = {}
         self.fixed_tokens: dict[str, int] = {}
-        self.timings: dict[str, float] = {}
+        self.timings: dict[str, Any] = {}  # seconds per phase, and how pass 1 ran
 
     async def run(self) -> BuildResult:
         from services.dataset_builder.parallel import read_in_processes
