@@ -64,6 +64,7 @@ def has_letter(text: str) -> bool:
 RowFilter = Callable[[str, str, bool], tuple[Reason, str] | None]
 # A text with none of these characters has no placeholder or tag to check.
 _MARKUP = re.compile("[{}%<" + OPEN + "]")
+_MARKUP_TO_LINE_END = re.compile("[{}%<" + OPEN + "][^\n]*")  # one match per marked line, not per character
 _PLACEHOLDER = re.compile("[{}%]")
 
 
@@ -151,7 +152,7 @@ def rows_with_markup(sources: list[str], targets: list[str]) -> set[int]:
         if _MARKUP.search(joined) is None:
             continue
         ends = list(accumulate(len(text) + 1 for text in texts))
-        found.update(bisect_right(ends, match.start()) for match in _MARKUP.finditer(joined))
+        found.update(bisect_right(ends, match.start()) for match in _MARKUP_TO_LINE_END.finditer(joined))
     return found
 
 
