@@ -13,23 +13,19 @@ seed, so the dedupe keys of every worker agree.
 from __future__ import annotations
 
 import asyncio
-import gc
 import json
-import os
-import signal
 import time
-import traceback
 from collections.abc import AsyncIterator, Awaitable, Callable, Sequence
 from contextlib import AbstractAsyncContextManager
 from dataclasses import dataclass
 from pathlib import Path
-from typing import IO, TYPE_CHECKING, Any, NoReturn
+from typing import IO, TYPE_CHECKING, Any
 
 import numpy as np
 
 from services.dataset_builder.pipeline import COLUMN_TYPES, CandidateArrays, Row, SourceSpec
 from services.dataset_builder.rejects import RejectLog
-from shared.processes import die_with_parent
+from shared.processes import fork_worker, kill_workers, wait_worker
 
 if TYPE_CHECKING:
     from services.dataset_builder.pipeline import Pipeline
@@ -137,17 +133,12 @@ async def read_in_processes(pipeline: Pipeline, work: Path) -> Forked | None:
     shares = [share for share in shares if share]
     await parallel.before_fork()
     pids: list[int] = []
-    gc.collect()
-    gc.freeze()  # the workers' collector then leaves the shared objects' pages alone (no copy-on-write)
     try:
         for number, share in enumerate(shares):
             pids.append(_fork(pipeline, parallel, share, work / f"part-{number}"))
-    finally:
-        gc.unfreeze()
-    try:
-        codes = await asyncio.gather(*(_exit_code(pid) for pid in pids))
+        codes = await asyncio.gather(*(wait_worker(pid) for pid in pids))
     except BaseException:
-        _kill(pids)
+        kill_workers(pids)
         raise
     for number, code in enumerate(codes):
         if code != 0:
@@ -161,28 +152,11 @@ async def read_in_processes(pipeline: Pipeline, work: Path) -> Forked | None:
 
 
 def _fork(pipeline: Pipeline, parallel: Parallel, share: Share, prefix: Path) -> int:
-    pid = os.fork()
-    if pid:
-        return pid
-    _worker_main(pipeline, parallel, share, prefix)
-
-
-def _worker_main(pipeline: Pipeline, parallel: Parallel, share: Share, prefix: Path) -> NoReturn:
-    """The forked worker: leave the build's event loop and signals behind, read, write, exit."""
-    code = 1
-    try:
-        die_with_parent()
-        signal.set_wakeup_fd(-1)
-        for number in (signal.SIGINT, signal.SIGTERM):
-            signal.signal(number, signal.SIG_DFL)
-        asyncio._set_running_loop(None)  # the build's loop runs in the parent, not here
+    def work() -> None:
         summary = asyncio.run(_read_share(pipeline, parallel, share, prefix))
         prefix.with_name(f"{prefix.name}.json").write_text(json.dumps(summary))
-        code = 0
-    except BaseException:
-        prefix.with_name(f"{prefix.name}.error").write_text(traceback.format_exc())
-    finally:
-        os._exit(code)  # no atexit, no finalizers: the build's connections and files are not ours
+
+    return fork_worker(work, error_file=prefix.with_name(f"{prefix.name}.error"))
 
 
 async def _read_share(pipeline: Pipeline, parallel: Parallel, share: Share, prefix: Path) -> dict[str, Any]:
@@ -211,32 +185,6 @@ async def _read_share(pipeline: Pipeline, parallel: Parallel, share: Share, pref
         "pairs": [list(pair) for pair, _ in pairs],
         "ends": ends,
     }
-
-
-async def _exit_code(pid: int) -> int:
-    """Wait for a worker without blocking the loop (its pidfd turns readable when it exits)."""
-    loop = asyncio.get_running_loop()
-    descriptor = os.pidfd_open(pid)
-    try:
-        exited = loop.create_future()
-        loop.add_reader(descriptor, lambda: None if exited.done() else exited.set_result(None))
-        try:
-            await exited
-        finally:
-            loop.remove_reader(descriptor)
-    finally:
-        os.close(descriptor)
-    _, status = os.waitpid(pid, 0)  # noqa: ASYNC222 - it has exited: this only reaps it
-    return os.waitstatus_to_exitcode(status)
-
-
-def _kill(pids: list[int]) -> None:
-    for pid in pids:
-        try:
-            os.kill(pid, signal.SIGKILL)
-            os.waitpid(pid, 0)
-        except (ProcessLookupError, ChildProcessError):
-            pass
 
 
 def _join(pipeline: Pipeline, workers: int, work: Path) -> Forked:

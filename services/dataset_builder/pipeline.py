@@ -240,11 +240,11 @@ class Pipeline:
         token_threads: int,
     ) -> list[tuple[int, int, int]]:
         """Pass 1 over (source index, source, its rows) in order; (source index, candidates, spill
-        bytes) after each part."""
+        bytes) after each part. With no token threads, tokens are counted between batches."""
         ends = []
         with ThreadPoolExecutor(max(1, token_threads), thread_name_prefix="tokens") as pool:
             for index, source, rows in parts:
-                await self._read_source(index, source, rows, candidates, pool)
+                await self._read_source(index, source, rows, candidates, pool=pool, threads=token_threads)
                 await candidates.drain_writes()
                 ends.append((index, len(candidates), candidates.spill.tell()))
         return ends
@@ -255,17 +255,24 @@ class Pipeline:
         source: SourceSpec,
         stream: AsyncIterator[Sequence[Row]],
         candidates: CandidateArrays,
+        *,
         pool: ThreadPoolExecutor,
+        threads: int,
     ) -> None:
+        """One source's rows into the candidates; `threads` 0 counts tokens here, between batches."""
         loop = asyncio.get_running_loop()
         role = TRAINING if source.role == "training" else VALIDATION
         in_flight: deque[tuple[_Batch, list[asyncio.Future[Any]]]] = deque()
-        threads = pool._max_workers
         async for rows in stream:
             batch = self._prepare(index, source, role, rows)
-            size = -(-len(batch.texts) // threads) if batch.texts else 0
-            chunks = [batch.texts[start : start + size] for start in range(0, len(batch.texts), size or 1)]
-            futures = [loop.run_in_executor(pool, self.counter.count, chunk) for chunk in chunks]
+            if threads == 0:
+                counted: asyncio.Future[Any] = loop.create_future()
+                counted.set_result(self.counter.count(batch.texts))
+                futures = [counted]
+            else:
+                texts, size = batch.texts, -(-len(batch.texts) // threads) or 1
+                chunks = [texts[start : start + size] for start in range(0, len(texts), size)]
+                futures = [loop.run_in_executor(pool, self.counter.count, chunk) for chunk in chunks]
             in_flight.append((batch, futures))
             while len(in_flight) > threads:
                 await self._commit(*in_flight.popleft(), source, candidates)

@@ -21,7 +21,6 @@ import resource
 import subprocess
 import sys
 import tempfile
-import threading
 import time
 from pathlib import Path
 from typing import Any
@@ -30,6 +29,7 @@ ROOT = Path(__file__).resolve().parents[2]
 sys.path.insert(0, str(ROOT))
 
 from tests.bench.dataset_data import ORG_ID, PROJECT_ID, PROMPT_ID, database_url, prepare  # noqa: E402
+from tests.bench.memory import PeakTreeMemory  # noqa: E402
 
 MODEL = "gpt-4o-mini-2024-07-18"
 
@@ -142,58 +142,23 @@ async def run_naive(database: str, output: Path) -> dict[str, Any]:
     }
 
 
-def _tree_memory(pid: int) -> tuple[float, float]:
-    """(RSS, PSS) in MB of a process and its descendants now; PSS counts a page shared by n of them 1/n
-    times, so forked workers that share the build's pages are not counted twice."""
-    rss = pss = 0.0
-    pending = [pid]
-    while pending:
-        current = pending.pop()
-        try:
-            for line in Path(f"/proc/{current}/smaps_rollup").read_text().splitlines():
-                name, _, value = line.partition(":")
-                if name in ("Rss", "Pss"):
-                    kib = float(value.split()[0]) / 1024
-                    rss, pss = (rss + kib, pss) if name == "Rss" else (rss, pss + kib)
-            for task in Path(f"/proc/{current}/task").iterdir():
-                pending += [int(child) for child in (task / "children").read_text().split()]
-        except (FileNotFoundError, ProcessLookupError, ValueError):
-            continue
-    return rss, pss
-
-
 def _child(mode: str, database: str, storage: Path, profile: bool) -> dict[str, Any]:
     """Run one side in a fresh process; its peak RSS comes from wait4 (the largest single process of
     its tree), the peak PSS of its whole tree from sampling /proc every 100 ms."""
     command = [sys.executable, __file__, "--child", mode, "--database", database]
     if profile:
         command.append("--profile")
-    peaks = {"tree_rss": 0.0, "tree_pss": 0.0}
     with tempfile.TemporaryFile() as out:
         process = subprocess.Popen(command, stdout=out, env=_environment(database, storage), cwd=ROOT)
-
-        def sample() -> None:
-            while process.returncode is None:
-                rss, pss = _tree_memory(process.pid)
-                peaks["tree_rss"], peaks["tree_pss"] = (
-                    max(peaks["tree_rss"], rss),
-                    max(peaks["tree_pss"], pss),
-                )
-                time.sleep(0.1)
-
-        sampler = threading.Thread(target=sample, daemon=True)
-        sampler.start()
-        _, status, usage = os.wait4(process.pid, 0)
-        process.returncode = os.waitstatus_to_exitcode(status)
-        sampler.join()
+        with PeakTreeMemory(process.pid) as peaks:
+            _, status, usage = os.wait4(process.pid, 0)
         out.seek(0)
         text = out.read().decode()
     if os.waitstatus_to_exitcode(status) != 0:
         raise SystemExit(f"{mode} failed:\n{text}")
     result: dict[str, Any] = json.loads(text.strip().splitlines()[-1])
     result["peak_rss_mb"] = usage.ru_maxrss / 1024
-    result["peak_tree_pss_mb"] = peaks["tree_pss"]
-    result["peak_tree_rss_mb"] = peaks["tree_rss"]
+    result["peak_tree_pss_mb"] = peaks.pss
     return result
 
 

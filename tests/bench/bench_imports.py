@@ -10,7 +10,8 @@ alone; a naive full-tree `xml.etree.ElementTree.parse`; `xml.dom.minidom` (only 
 past that it needs many GB); translate-toolkit's `tmxfile` when `translate.storage.tmx` is importable
 (the `bench` extra: `.venv/bin/pip install -c constraints.txt -e '.[bench]'`; otherwise the run says
 it skipped it). Import time is the worker's own started/finished stamps; its peak memory is the
-worker process's VmHWM (its idle size is shown too).
+worker process's VmHWM over its life so far (its idle size is shown too) and, beside it, the peak PSS
+of the worker and any process it started, sampled during that one import (tests/bench/memory.py).
 """
 
 from __future__ import annotations
@@ -161,22 +162,25 @@ def elapsed(job: dict[str, Any]) -> float:
 async def import_tmx(
     client: Any, headers: dict[str, str], tm_id: str, path: Path, worker: subprocess.Popen[bytes]
 ) -> dict[str, Any]:
+    from tests.bench.memory import PeakTreeMemory
+
     idle = memory_mb(worker.pid, "VmRSS")
     started = time.perf_counter()
-    with path.open("rb") as stream:
-        response = await client.post(
-            f"/v1/translation_memories/{tm_id}/import",
-            files={"file": (path.name, stream, "application/xml")},
-            headers=headers,
-        )
-    uploaded = time.perf_counter() - started
-    response.raise_for_status()
-    job = await wait_for(client, f"/v1/imports/{response.json()['id']}", headers, worker)
+    with PeakTreeMemory(worker.pid) as tree:
+        with path.open("rb") as stream:
+            response = await client.post(
+                f"/v1/translation_memories/{tm_id}/import",
+                files={"file": (path.name, stream, "application/xml")},
+                headers=headers,
+            )
+        uploaded = time.perf_counter() - started
+        response.raise_for_status()
+        job = await wait_for(client, f"/v1/imports/{response.json()['id']}", headers, worker)
     total = time.perf_counter() - started
     assert job["status"] == "succeeded", job
     peak = memory_mb(worker.pid, "VmHWM")
     return {"upload": uploaded, "import": elapsed(job), "total": total, "report": job["report"],
-            "idle_mb": idle, "peak_mb": peak}  # fmt: skip
+            "idle_mb": idle, "peak_mb": peak, "tree_pss_mb": tree.pss}  # fmt: skip
 
 
 def translation_bodies(count: int, batch: int) -> list[bytes]:
@@ -338,12 +342,14 @@ def main() -> None:
 
     fresh, again = results["fresh"], results["again"]
     fresh_notes = (
-        f"worker idle {fresh['idle_mb']:.0f} MB; upload {fresh['upload']:.1f} s; total {fresh['total']:.1f} s"
+        f"worker idle {fresh['idle_mb']:.0f} MB; peak PSS during the import {fresh['tree_pss_mb']:.0f} MB; "
+        f"upload {fresh['upload']:.1f} s; total {fresh['total']:.1f} s"
     )
     rows = [
         ("TMX import, empty TM (worker)", args.units, fresh["import"], fresh["peak_mb"], fresh_notes),
         ("TMX re-import, all unchanged", args.units, again["import"], again["peak_mb"],
-         f"merge via staging; unchanged={again['report']['unchanged']:,}"),
+         f"merge via staging; unchanged={again['report']['unchanged']:,}; "
+         f"peak PSS during the import {again['tree_pss_mb']:.0f} MB"),
     ]  # fmt: skip
     attune = baselines.get("attune")
     for name, outcome in baselines.items():
