@@ -205,31 +205,35 @@ class Pipeline:
         self.timings: dict[str, Any] = {}  # seconds per phase, and how pass 1 ran
 
     async def run(self) -> BuildResult:
+        with tempfile.TemporaryDirectory(dir=self.plan.spill_dir, prefix="attune-build-") as work:
+            try:
+                return await self._run(Path(work))
+            finally:
+                self.rejects.close()
+
+    async def _run(self, work: Path) -> BuildResult:
         from services.dataset_builder.parallel import read_in_processes
 
-        with tempfile.TemporaryDirectory(dir=self.plan.spill_dir, prefix="attune-build-") as work:
-            started = time.perf_counter()
-            forked = await read_in_processes(self, Path(work)) if self.plan.parallel else None
-            if forked is not None:
-                try:
-                    self.timings["read_clean_count"] = round(time.perf_counter() - started, 3)
-                    self.timings["read_processes"] = forked.workers
-                    return await self._select_and_write(forked)
-                finally:
-                    forked.close()
-                    self.rejects.close()
-            with tempfile.TemporaryFile(dir=work) as spill:
-                candidates = CandidateArrays(spill)
-                try:
-                    sources = enumerate(self.plan.sources)
-                    parts = [(index, source, self.stream(source)) for index, source in sources]
-                    await self.read_sources(parts, candidates, self.plan.token_threads)
-                    self.timings["read_clean_count"] = round(time.perf_counter() - started, 3)
-                    self.timings["read_processes"] = 1
-                    return await self._select_and_write(candidates)
-                finally:
-                    candidates.close()
-                    self.rejects.close()
+        started = time.perf_counter()
+        forked = await read_in_processes(self, work) if self.plan.parallel else None
+        if forked is not None:
+            try:
+                self.timings["read_clean_count"] = round(time.perf_counter() - started, 3)
+                self.timings["read_processes"] = forked.workers
+                return await self._select_and_write(forked)
+            finally:
+                forked.close()
+        with tempfile.TemporaryFile(dir=work) as spill:
+            candidates = CandidateArrays(spill)
+            try:
+                sources = enumerate(self.plan.sources)
+                parts = [(index, source, self.stream(source)) for index, source in sources]
+                await self.read_sources(parts, candidates, self.plan.token_threads)
+                self.timings["read_clean_count"] = round(time.perf_counter() - started, 3)
+                self.timings["read_processes"] = 1
+                return await self._select_and_write(candidates)
+            finally:
+                candidates.close()
 
     # Pass 1 -------------------------------------------------------------------------------------
 

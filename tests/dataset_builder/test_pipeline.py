@@ -44,6 +44,7 @@ class Harness:
         self.sources = sources
         self.rejects: list[list[str]] = []  # CSV rows: dataset, row, source, reason, detail, excerpts
         self.builds = 0
+        self.broken_source: str | None = None
 
     async def run(self, context_tokens: int | None = None, max_file_bytes: int | None = None,
                   min_examples: int = 1, processes: int = 1, **recipe: Any) -> BuildResult:  # fmt: skip
@@ -53,7 +54,7 @@ class Harness:
             TiktokenCounter("o200k_base"), "o200k_base", True, None, context_tokens, None, 1
         )
         plan = BuildPlan(spec, PROMPT, profile, specs, max_file_bytes, min_examples, token_threads=2)
-        plan.parallel = self.parallel(processes) if processes > 1 else None
+        plan.parallel = self.parallel(processes, self.broken_source) if processes > 1 else None
         self.builds += 1
         build = self.builds
         self.rejects = []
@@ -71,8 +72,9 @@ class Harness:
 
         return await Pipeline(plan, stream, sink, open_writer).run()
 
-    def parallel(self, processes: int) -> Parallel:
-        """Forked pass-1 workers over the in-memory rows (every build forks: no minimum)."""
+    def parallel(self, processes: int, broken_source: str | None = None) -> Parallel:
+        """Forked pass-1 workers over the in-memory rows (every build forks: no minimum); reading
+        `broken_source` fails in the worker."""
 
         def found(source: SourceSpec) -> list[Row]:
             return self.sources[f"{source.id}:{source.role}"]
@@ -87,6 +89,8 @@ class Harness:
         @asynccontextmanager
         async def part_rows() -> AsyncIterator[Any]:
             async def rows_of(source: SourceSpec, id_range: tuple[int, int]) -> AsyncIterator[Sequence[Row]]:
+                if source.id == broken_source:
+                    raise ConnectionError(f"lost the connection reading {source.id}")
                 share = [row for row in found(source) if id_range[0] <= row[0] <= id_range[1]]
                 for start in range(0, len(share), 7):
                     yield share[start : start + 7]
@@ -163,6 +167,16 @@ async def test_forked_workers_write_the_same_files_as_one_process(tmp_path: Path
         assert {k: v for k, v in forked.stats.items() if k != "timings"} == {
             k: v for k, v in alone.stats.items() if k != "timings"
         }
+
+
+async def test_a_failing_worker_fails_the_build_and_says_why(tmp_path: Path) -> None:
+    harness = Harness(tmp_path, {"p1:training": rows(50), "p2:training": rows(50, start=100)})
+    harness.broken_source = "p2"
+    with pytest.raises(
+        RuntimeError, match=r"dataset build worker \d failed: ConnectionError: lost the connection"
+    ):
+        await harness.run(processes=2)
+    assert not list(tmp_path.rglob("*.spill")), "the work folder is removed"
 
 
 def test_id_ranges_cover_the_span_without_overlap() -> None:
