@@ -4,10 +4,10 @@ Cleaning is Python and holds the GIL, so on its own a build keeps one core busy 
 for token counts. A build of at least `min_rows` rows forks one worker per process allowed (fork, not
 spawn: the workers share the build's loaded tokenizer and modules, so they cost their own arrays and
 little else). Every worker reads its ranges in the snapshot the build's transaction exported and writes
-its candidate columns (`.npy`), line spill and rejects CSV into the build's work folder; the build then
-joins them in source order, range by range, which is the order one process would have read them in:
-the files are the same bytes either way (tests compare the two). Forked workers keep the build's hash
-seed, so the dedupe keys of every worker agree.
+its candidate columns (raw arrays, flushed as it goes), line spill and rejects CSV into the build's
+work folder; the build then joins them in source order, range by range, which is the order one
+process would have read them in: the files are the same bytes either way (tests compare the two).
+Forked workers keep the build's hash seed, so the dedupe keys of every worker agree.
 """
 
 from __future__ import annotations
@@ -15,6 +15,7 @@ from __future__ import annotations
 import asyncio
 import json
 import time
+from array import array
 from collections.abc import AsyncIterator, Awaitable, Callable, Sequence
 from contextlib import AbstractAsyncContextManager
 from dataclasses import dataclass
@@ -54,6 +55,38 @@ def id_ranges(low: int, high: int, parts: int) -> list[IdRange]:
     span = high - low + 1
     bounds = [low + span * part // parts for part in range(parts + 1)]
     return [(bounds[part], bounds[part + 1] - 1) for part in range(parts) if bounds[part] < bounds[part + 1]]
+
+
+class WorkerCandidates(CandidateArrays):
+    """A worker's candidates: the columns go to raw files (`<prefix>.<column>`) every FLUSH_ROWS rows, so
+    a worker holds one stretch of them, not its whole share."""
+
+    FLUSH_ROWS = 65_536
+
+    def __init__(self, spill: IO[bytes], prefix: Path) -> None:
+        super().__init__(spill)
+        self.files = {name: prefix.with_name(f"{prefix.name}.{name}").open("wb") for name in COLUMN_TYPES}
+        self.flushed = 0
+
+    def __len__(self) -> int:
+        return self.flushed + len(self.arrays["refs"])
+
+    async def write_behind(self, data: bytes) -> None:
+        await super().write_behind(data)
+        if len(self.arrays["refs"]) >= self.FLUSH_ROWS:
+            self.flush_columns()
+
+    def flush_columns(self) -> None:
+        self.flushed += len(self.arrays["refs"])
+        for name, (typecode, _) in COLUMN_TYPES.items():
+            self.arrays[name].tofile(self.files[name])
+            self.arrays[name] = array(typecode)
+
+    def close(self) -> None:
+        super().close()
+        self.flush_columns()
+        for handle in self.files.values():
+            handle.close()
 
 
 class SpillChain:
@@ -165,7 +198,7 @@ async def _read_share(pipeline: Pipeline, parallel: Parallel, share: Share, pref
         pipeline.plan.dataset_id, None, path=prefix.with_name(f"{prefix.name}.rejects")
     )
     with prefix.with_name(f"{prefix.name}.spill").open("w+b") as spill:
-        candidates = CandidateArrays(spill)
+        candidates = WorkerCandidates(spill, prefix)
         try:
             async with parallel.part_rows() as rows_of:
                 parts = [(index, source, rows_of(source, id_range)) for index, source, id_range in share]
@@ -174,8 +207,6 @@ async def _read_share(pipeline: Pipeline, parallel: Parallel, share: Share, pref
                 ends = await pipeline.read_sources(parts, candidates, 0)
         finally:
             candidates.close()
-    for name in COLUMN_TYPES:
-        np.save(prefix.with_name(f"{prefix.name}.{name}.npy"), candidates.column(name))
     pipeline.rejects.flush()
     pipeline.rejects.close()
     pairs = sorted(pipeline.pairs.items(), key=lambda item: item[1][0])
@@ -208,20 +239,14 @@ def _join(pipeline: Pipeline, workers: int, work: Path) -> Forked:
     order = sorted(segments, key=lambda key: key)  # source index, then worker: the reading order
     columns: dict[str, Any] = {}
     for name, (_, dtype) in COLUMN_TYPES.items():
-        loaded = [
-            np.load(work / f"part-{number}.{name}.npy", mmap_mode="r")
-            if summaries[number]["ends"][-1][1]
-            else None
-            for number in range(workers)
-        ]
         pieces = []
         for index, number in order:
             first, end, _, _ = segments[(index, number)]
             if end > first:
-                piece = loaded[number][first:end]  # type: ignore[index]
+                path, size = work / f"part-{number}.{name}", np.dtype(dtype).itemsize
+                piece = np.fromfile(path, dtype=dtype, count=end - first, offset=first * size)
                 pieces.append(lookups[number][piece] if name == "pairs" else piece)
         columns[name] = np.concatenate(pieces).astype(dtype, copy=False) if pieces else np.zeros(0, dtype)
-        del loaded
     spill = SpillChain(
         [
             (work / f"part-{number}.spill", first_byte, end_byte)
