@@ -1,4 +1,6 @@
-"""One dataset through real processes: the API commits and enqueues, a `datasets` worker builds it."""
+"""One dataset through real processes: the API commits and enqueues, a `datasets` worker builds it
+(told to fork its pass-1 workers whatever the size, so the worker's own event loop and signal
+handlers are what they fork from)."""
 
 from __future__ import annotations
 
@@ -32,7 +34,7 @@ async def test_a_datasets_worker_builds_a_dataset(
         await add_translations(session, project, [*clean_pairs(60), ("Open {0}", "Öffnen"), ("Close", "")])
     worker = subprocess.Popen(
         [sys.executable, "-m", "services.cli", "worker", "datasets"],
-        env=subprocess_env,
+        env=subprocess_env | {"ATTUNE_DATASETS__PARALLEL_MIN_ROWS": "0"},
         cwd=REPO_ROOT,
         stdout=subprocess.PIPE,
         stderr=subprocess.STDOUT,
@@ -55,6 +57,7 @@ async def test_a_datasets_worker_builds_a_dataset(
             await asyncio.sleep(0.1)
         assert current["status"] == "ready", current
         stats = current["stats"]
+        assert stats["timings"]["read_processes"] == 2
         assert stats["training"]["examples"] + stats["validation"]["examples"] == 60
         assert stats["rejected"] == {"empty_target": 1, "placeholder_mismatch": 1}
         content = await live_client.get(f"/v1/files/{current['training_file']}/content", headers=org.headers)
