@@ -1,8 +1,8 @@
 """Child processes that must not outlive the process that started them, and forked workers.
 
 A forked worker (`fork_worker`) shares the parent's loaded modules and data copy-on-write, which is
-what makes it cheap: the GIL-bound half of a job (parsing a file, cleaning rows) runs on another core
-without a second interpreter's start-up and memory. The child leaves the parent's event loop and
+what makes it cheap: GIL-bound work (a dataset build's row cleaning) runs on another core without a
+second interpreter's start-up and memory. The child leaves the parent's event loop and
 signal handlers behind, dies with its parent, and ends with `os._exit`: no atexit hook or finalizer
 touches the connections and files it inherited.
 """
@@ -37,7 +37,7 @@ def die_with_parent(signal_number: int = signal.SIGKILL) -> int:
     return parent
 
 
-def fork_worker(work: Callable[[], None], *, error_file: Path | None = None) -> int:
+def fork_worker(work: Callable[[], None], *, error_file: Path) -> int:
     """Fork a child that runs `work()` and exits 0, or 1 with the traceback in `error_file`; the pid.
 
     Call it on the event loop's thread. Objects alive at the fork are frozen out of the parent's
@@ -54,7 +54,7 @@ def fork_worker(work: Callable[[], None], *, error_file: Path | None = None) -> 
     return pid
 
 
-def _run_worker(work: Callable[[], None], error_file: Path | None) -> NoReturn:
+def _run_worker(work: Callable[[], None], error_file: Path) -> NoReturn:
     code = 1
     try:
         die_with_parent()
@@ -65,8 +65,7 @@ def _run_worker(work: Callable[[], None], error_file: Path | None) -> NoReturn:
         work()
         code = 0
     except BaseException:
-        if error_file is not None:
-            error_file.write_text(traceback.format_exc())
+        error_file.write_text(traceback.format_exc())
     finally:
         os._exit(code)
 

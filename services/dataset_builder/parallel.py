@@ -128,12 +128,12 @@ class Forked:
     """The joined candidates of every worker (see `pipeline.Candidates`)."""
 
     def __init__(
-        self, workers: int, columns: dict[str, Any], spill: SpillChain, rejects: list[IO[bytes]]
+        self, workers: int, columns: dict[str, Any], spill: SpillChain, reject_files: list[IO[bytes]]
     ) -> None:
         self.workers = workers
         self.columns = columns
         self.spill = spill
-        self.rejects = rejects
+        self.reject_files = reject_files
 
     def __len__(self) -> int:
         return len(self.columns["refs"])
@@ -143,7 +143,7 @@ class Forked:
 
     def close(self) -> None:
         self.spill.close()
-        for handle in self.rejects:
+        for handle in self.reject_files:
             handle.close()
 
 
@@ -229,14 +229,13 @@ def _join(pipeline: Pipeline, workers: int, work: Path) -> Forked:
     for number, summary in enumerate(summaries):
         pipeline.rows_read += summary["rows_read"]
         pipeline.rejected.update(summary["rejected"])
-        pipeline.reject_count += summary["rejects"]
         pairs = [pipeline.pairs.get((s, t)) or pipeline.new_pair(s, t) for s, t in summary["pairs"]]
         lookups.append(np.array([number_ for number_, _ in pairs] or [0], dtype=np.int16))
         first = first_byte = 0
         for index, end, end_byte in summary["ends"]:
             segments[(index, number)] = (first, end, first_byte, end_byte)
             first, first_byte = end, end_byte
-    order = sorted(segments, key=lambda key: key)  # source index, then worker: the reading order
+    order = sorted(segments)  # source index, then worker: the reading order
     columns: dict[str, Any] = {}
     for name, (_, dtype) in COLUMN_TYPES.items():
         pieces = []
@@ -247,18 +246,14 @@ def _join(pipeline: Pipeline, workers: int, work: Path) -> Forked:
                 piece = np.fromfile(path, dtype=dtype, count=end - first, offset=first * size)
                 pieces.append(lookups[number][piece] if name == "pairs" else piece)
         columns[name] = np.concatenate(pieces).astype(dtype, copy=False) if pieces else np.zeros(0, dtype)
-    spill = SpillChain(
-        [
-            (work / f"part-{number}.spill", first_byte, end_byte)
-            for index, number in order
-            for _, _, first_byte, end_byte in [segments[(index, number)]]
-            if end_byte > first_byte
-        ]
-    )
+    spill_segments = []
+    for index, number in order:
+        _, _, first_byte, end_byte = segments[(index, number)]
+        if end_byte > first_byte:
+            spill_segments.append((work / f"part-{number}.spill", first_byte, end_byte))
     rejects: list[IO[bytes]] = [
         (work / f"part-{number}.rejects").open("rb")
-        for number in range(workers)
-        if summaries[number]["rejects"]
+        for number, summary in enumerate(summaries)
+        if summary["rejects"]
     ]
-    pipeline.reject_files = rejects
-    return Forked(workers, columns, spill, rejects)
+    return Forked(workers, columns, SpillChain(spill_segments), rejects)

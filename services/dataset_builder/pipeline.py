@@ -6,9 +6,9 @@ dedupe key, approval time, seeded split key, tokens, bytes). Token counting of o
 threads (tiktoken and tokenizers release the GIL) while the next batch is cleaned. A large build
 splits pass 1 across forked worker processes by row-id range (see `parallel`), since cleaning is
 Python and holds the GIL; their arrays and spills join in source order, so the result is the same
-bytes whichever way pass 1 ran. Pass 2 decides on
-those arrays alone which rows go where (see `selection`) and copies the chosen lines from the spill
-into the training and validation files, in source order. Memory stays flat: no row is kept in memory
+bytes whichever way pass 1 ran. Pass 2 decides on those arrays alone which rows go where (see
+`selection`) and copies the chosen lines from the spill into the training and validation files, in
+source order. Memory stays flat: no row is kept in memory
 beyond its batch, whatever the number of rows.
 """
 
@@ -141,6 +141,7 @@ class Candidates(Protocol):
     """What pass 2 reads: the columns, and the spill holding each candidate's line in order."""
 
     spill: Any  # seek(0), then read(n) in order
+    reject_files: list[IO[bytes]]  # rejects CSV that pass 1 left in files of its own (forked workers)
 
     def __len__(self) -> int: ...
 
@@ -153,6 +154,7 @@ class CandidateArrays:
     def __init__(self, spill: IO[bytes]) -> None:
         self.spill = spill
         self.arrays = {name: array(typecode) for name, (typecode, _) in COLUMN_TYPES.items()}
+        self.reject_files: list[IO[bytes]] = []  # this process's rejects go to the pipeline's RejectLog
         self._writer = ThreadPoolExecutor(1, thread_name_prefix="spill")
         self._writes: deque[asyncio.Future[int]] = deque()
 
@@ -196,8 +198,6 @@ class Pipeline:
         self.check_row = row_filter(self.recipe.cleaning)
         self.rejected: Counter[str] = Counter()
         self.rejects = RejectLog(plan.dataset_id, plan.spill_dir)
-        self.reject_files: list[IO[bytes]] = []  # rejects that worker processes found in pass 1
-        self.reject_count = 0  # of those
         self.rows_read = 0
         self.max_approved: int | None = None
         self.pairs: dict[tuple[str, str], tuple[int, tuple[int, int]]] = {}
@@ -437,7 +437,7 @@ class Pipeline:
         selected = select(self, candidates)
         self.timings["select"] = round(time.perf_counter() - started, 3)
         started = time.perf_counter()
-        for found in self.reject_files:
+        for found in candidates.reject_files:
             found.seek(0)
             await self.reject_sink(found)
         if self.rejects.count:
