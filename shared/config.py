@@ -73,11 +73,26 @@ class ImportSettings(BaseModel):
     max_reported_rejections: int = Field(
         1000, description="Rejected rows listed in an import report (all are counted)."
     )
-    batch_rows: int = Field(5000, description="Rows an import hands to Postgres at a time (COPY batches).")
     requeue_after_seconds: int = Field(
         900, description="A queued or running import untouched this long is enqueued again by the sweep."
     )
     timeout_seconds: int = Field(1800, description="Longest one import task may run.")
+    read_processes: int = Field(
+        2,
+        ge=1,
+        description="Processes reading a large TMX import, its own included (1: read in a thread).",
+    )
+    parallel_min_bytes: int = Field(
+        32 * 1024 * 1024,
+        ge=0,
+        description="TMX files smaller than this are read in one process (starting readers costs more).",
+    )
+    first_stretch_share: float = Field(
+        0.7,
+        gt=0,
+        description="The import's own stretch of a TMX read in several processes, against a reader's "
+        "(it also COPYs every row, so it reads less).",
+    )
 
 
 class WebhookSettings(BaseModel):

@@ -23,12 +23,13 @@ from typing import NoReturn
 PR_SET_PDEATHSIG = 1
 
 
-def die_with_parent(signal_number: int = signal.SIGKILL) -> int:
+def die_with_parent(signal_number: int = signal.SIGKILL, *, parent: int | None = None) -> int:
     """Ask Linux to send `signal_number` to this process when its parent dies; return the parent's pid.
 
     Call it first thing in the child (or as `preexec_fn`): if the parent is already gone, exit at once.
+    A started program, which may run this after its parent died, passes the pid it expects.
     """
-    parent = os.getppid()
+    parent = os.getppid() if parent is None else parent
     if sys.platform.startswith("linux"):
         libc = ctypes.CDLL(None, use_errno=True)
         libc.prctl(PR_SET_PDEATHSIG, signal_number, 0, 0, 0)

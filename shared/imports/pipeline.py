@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import asyncio
 import threading
-from collections.abc import AsyncIterator, Callable, Iterator
+from collections.abc import AsyncGenerator, Callable, Iterator
 from typing import TypeVar
 
 T = TypeVar("T")
@@ -18,7 +18,7 @@ QUEUE_BATCHES = 4
 
 async def in_thread(
     produce: Callable[[], Iterator[T]], *, queue_size: int = QUEUE_BATCHES
-) -> AsyncIterator[T]:
+) -> AsyncGenerator[T, None]:
     """Items of a blocking iterator run in its own thread; its exception is raised here, in order."""
     loop = asyncio.get_running_loop()
     queue: asyncio.Queue[object] = asyncio.Queue(maxsize=queue_size)

@@ -7,7 +7,8 @@ from datetime import datetime
 from typing import BinaryIO
 
 from shared.imports.jsonl import read_jsonl
-from shared.imports.records import Batch, ImportFormat, ImportOptions
+from shared.imports.options import ImportOptions
+from shared.imports.records import Batch, ImportFormat
 from shared.imports.tabular import read_csv
 from shared.imports.tmx import read_tmx
 from shared.imports.xliff import read_xliff

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import uuid
+from collections.abc import AsyncIterable, Iterable
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
@@ -149,12 +150,13 @@ class Loader:
         await self.session.execute(
             text(
                 f"CREATE TEMP TABLE {self.staging} ON COMMIT DROP AS "  # noqa: S608
-                f"SELECT 0::int AS ordinal, 0::int AS line, {columns} FROM {d.table} WITH NO DATA"
+                f"SELECT 0::bigint AS ordinal, 0::int AS line, {columns} FROM {d.table} WITH NO DATA"
             )
         )
 
-    async def copy(self, records: list[tuple[Any, ...]]) -> None:
-        """Send one batch: into staging as (ordinal, line, *columns), else straight into the destination."""
+    async def copy(self, records: Iterable[tuple[Any, ...]] | AsyncIterable[tuple[Any, ...]]) -> None:
+        """COPY records (a list, or streamed as they come): into staging as (ordinal, line, *columns),
+        else straight into the destination."""
         connection = await driver_connection(self.session)
         if self.staging is not None:
             await connection.copy_records_to_table(self.staging, records=records)

@@ -9,7 +9,8 @@ does nothing: the report is written once, with the rows, in the same transaction
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+from collections.abc import AsyncGenerator, AsyncIterator, Iterator
+from contextlib import aclosing
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from typing import Any
@@ -19,9 +20,11 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from shared.config import Settings
 from shared.events.service import record_event
+from shared.imports.options import ImportOptions
+from shared.imports.parallel import Unreadable, read_in_processes
 from shared.imports.pipeline import in_thread
 from shared.imports.readers import read_file
-from shared.imports.records import ImportFileError, ImportFormat, ImportOptions, Rejection
+from shared.imports.records import Batch, ImportFileError, ImportFormat, Rejection
 from shared.imports.repository import (
     ACTIVE_STATUSES,
     Destination,
@@ -31,6 +34,7 @@ from shared.imports.repository import (
     translations_destination,
 )
 from shared.imports.sinks import Converter, Record, tm_units_converter, translations_converter
+from shared.imports.tmx import Split, split_tmx
 from shared.models import ImportJob, Project, TranslationMemory
 from shared.queue import QueuedJob, enqueue_job, register_sweep
 from shared.storage import Storage, StoredObject
@@ -106,6 +110,7 @@ class Tally:
     skipped: int = 0
     rejections: list[Rejection] = field(default_factory=list)
     languages: set[str] = field(default_factory=set)
+    read_processes: int = 1
 
     def reject(self, rejections: list[Rejection]) -> None:
         self.rejected += len(rejections)
@@ -131,22 +136,45 @@ class _RepeatedInFile(Exception):
     pass
 
 
-def _batches(
-    storage: Storage, job: ImportJob, convert: Converter, settings: Settings, staged: bool
-) -> Iterator[tuple[list[Record], list[Rejection], int, set[str]]]:
-    """In the reader thread: read, validate, convert; yields (records, rejections, skipped, languages)."""
+def _reading(
+    storage: Storage, job: ImportJob, settings: Settings, *, whole: bool
+) -> tuple[AsyncGenerator[Batch, None], int]:
+    """The file's batches, and how many processes read it: a large TMX is cut into stretches read by
+    processes of their own (see `shared.imports.parallel`), anything else is read in a thread."""
     options = ImportOptions.model_validate({**job.options, "format": job.format})
+    import_format = options.format or "tmx"
+    max_segment_chars = settings.imports.max_segment_chars
+    split = None if whole or import_format != "tmx" else _split(storage, job, settings)
+    if split is not None:
+        batches = read_in_processes(
+            lambda: storage.open_read(job.storage_key),
+            split,
+            source_language=options.source_language,
+            max_segment_chars=max_segment_chars,
+        )
+        return batches, len(split.stretches)
+
+    def read_whole() -> Iterator[Batch]:
+        with storage.open_read(job.storage_key) as stream:
+            yield from read_file(
+                import_format,
+                stream,
+                options,
+                max_segment_chars=max_segment_chars,
+                received_at=job.created_at,
+            )
+
+    return in_thread(read_whole), 1
+
+
+def _split(storage: Storage, job: ImportJob, settings: Settings) -> Split | None:
+    processes = settings.imports.read_processes
+    if processes < 2 or job.byte_size < settings.imports.parallel_min_bytes:
+        return None
     with storage.open_read(job.storage_key) as stream:
-        for rows, rejections, skipped in read_file(
-            options.format or "tmx",
-            stream,
-            options,
-            max_segment_chars=settings.imports.max_segment_chars,
-            received_at=job.created_at,
-        ):
-            records, refused = convert(rows, staged)
-            languages = {row[3] for row in rows} | {row[4] for row in rows}
-            yield records, rejections + refused, skipped, languages
+        if not stream.seekable():
+            return None
+        return split_tmx(stream, job.byte_size, processes, first_share=settings.imports.first_stretch_share)
 
 
 async def _load(
@@ -158,27 +186,30 @@ async def _load(
     loader: Loader,
     convert: Converter,
     staged: bool,
+    whole: bool,
 ) -> Tally:
     tally = Tally(settings.imports.max_reported_rejections)
     async with session.begin_nested():  # everything below is undone if the file fails as a whole
         if staged:
             await loader.create_staging()
-        pending: list[Record] = []
+        batches, tally.read_processes = _reading(storage, job, settings, whole=whole)
         copied = 0
-        async for records, rejections, skipped, languages in in_thread(
-            lambda: _batches(storage, job, convert, settings, staged)
-        ):
-            tally.reject(rejections)
-            tally.skipped += skipped
-            tally.languages |= languages
-            pending.extend(records)
-            if len(pending) >= settings.imports.batch_rows:
-                await _copy(loader, pending, staged)
-                copied += len(pending)
-                pending = []
-        if pending:
-            await _copy(loader, pending, staged)
-            copied += len(pending)
+
+        async def records() -> AsyncGenerator[Record, None]:
+            nonlocal copied
+            async for rows, rejections, skipped in batches:
+                converted, refused = convert(rows, staged)
+                tally.reject(rejections + refused)
+                tally.skipped += skipped
+                tally.languages.update(row[3] for row in rows)
+                tally.languages.update(row[4] for row in rows)
+                copied += len(converted)
+                for record in converted:
+                    yield record
+
+        # One COPY for the whole file: Postgres ingests rows while the next are read and encoded.
+        async with aclosing(batches), aclosing(records()) as streamed:  # both stopped if the load fails
+            await _copy(loader, streamed, staged)
         tally.rows += copied
         if not staged:
             tally.inserted = copied
@@ -202,7 +233,7 @@ def _shown_key(key: str | None) -> str | None:
     return None if key is None or key.startswith("#") else key
 
 
-async def _copy(loader: Loader, records: list[Record], staged: bool) -> None:
+async def _copy(loader: Loader, records: AsyncIterator[Record], staged: bool) -> None:
     try:
         await loader.copy(records)
     except Exception as error:
@@ -242,28 +273,26 @@ async def run_import(
         destination, convert, translation_memory = await _destination(session, job)
         loader = Loader(session, destination)
         await loader.lock_destination()
-        fast = await loader.destination_is_empty()
-        try:
-            tally = await _load(
-                session,
-                settings=settings,
-                storage=storage,
-                job=job,
-                loader=loader,
-                convert=convert,
-                staged=not fast,
-            )
-        except _RepeatedInFile:
-            log.info("import.repeated_rows_in_file", import_id=job.id)
-            tally = await _load(
-                session,
-                settings=settings,
-                storage=storage,
-                job=job,
-                loader=loader,
-                convert=convert,
-                staged=True,
-            )
+        staged, whole = not await loader.destination_is_empty(), False
+        while True:
+            try:
+                tally = await _load(
+                    session,
+                    settings=settings,
+                    storage=storage,
+                    job=job,
+                    loader=loader,
+                    convert=convert,
+                    staged=staged,
+                    whole=whole,
+                )
+                break
+            except _RepeatedInFile:  # the fast path's COPY met a key twice: merge through staging
+                log.info("import.repeated_rows_in_file", import_id=job.id)
+                staged = True
+            except Unreadable:  # a stretch failed: read it all in one process, which names the place
+                log.info("import.read_in_one_process", import_id=job.id)
+                whole = True
     except ImportFileError as error:
         return await _finish(session, job, "failed", error=error.as_problem())
     if translation_memory is not None:
@@ -275,6 +304,7 @@ async def run_import(
         inserted=tally.inserted,
         updated=tally.updated,
         rejected=tally.rejected,
+        read_processes=tally.read_processes,
         seconds=round((datetime.now(UTC) - started).total_seconds(), 3),
     )
     return await _finish(session, job, "succeeded", report=tally.report())

@@ -9,7 +9,9 @@ placeholders (see `shared.imports.markup`).
 
 from __future__ import annotations
 
+import re
 from collections.abc import Iterator
+from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any, BinaryIO
 
@@ -317,11 +319,103 @@ def read_tmx(
     """Rows and rejections, a batch per chunk read; raises ImportFileError when the file is not TMX."""
     builder = UnitBuilder(source_language, max_segment_chars)
     reader = TmxReader(builder)
-    while chunk := stream.read(chunk_bytes):
+    yield from _parse(reader, iter(lambda: stream.read(chunk_bytes), b""), b"")
+
+
+# -- a stretch of a file, for readers in several processes ------------------------------------------
+
+_UNIT_START = re.compile(rb"<tu[\s>]")
+_PROBE_BYTES = 1 << 16  # how far past a cut point the next unit is looked for
+_CLOSING = b"</body></tmx>"
+
+
+@dataclass(frozen=True)
+class Stretch:
+    """Bytes `[start, end)` of a TMX, from one `<tu` to the next stretch's; the last runs to the end."""
+
+    start: int
+    end: int
+    last: bool
+
+
+@dataclass(frozen=True)
+class Split:
+    """A TMX cut into stretches of whole units; every reader parses `prefix_end` bytes (the prolog, the
+    header and `<body>`) before its stretch, and a stretch that is not the last is closed for it."""
+
+    prefix_end: int
+    stretches: list[Stretch]
+
+
+def split_tmx(stream: BinaryIO, size: int, parts: int, *, first_share: float = 1.0) -> Split | None:
+    """Cut points at unit starts, `parts` stretches of about equal size but the first, which is
+    `first_share` times the others; None when the file is not worth cutting (UTF-16, no unit in its
+    first 64 KiB, too small for two stretches).
+
+    A cut is a guess made without parsing: a `<tu` inside a comment or CDATA section looks like one.
+    The stretch before it then ends inside that comment and fails to parse, and the caller reads the
+    file in one go instead: a guess is never trusted, only checked by the parse itself.
+    """
+    stream.seek(0)
+    head = stream.read(_PROBE_BYTES)
+    first = _UNIT_START.search(head)
+    if parts < 2 or first is None or b"\x00" in head[:1024]:
+        return None
+    starts = [first.start()]
+    body = size - starts[0]
+    for part in range(1, parts):
+        cut = starts[0] + int(body * (first_share + part - 1) / (first_share + parts - 1))
+        if cut <= starts[-1]:
+            continue
+        stream.seek(cut)
+        found = _UNIT_START.search(stream.read(_PROBE_BYTES))
+        if found is not None and cut + found.start() > starts[-1]:
+            starts.append(cut + found.start())
+    if len(starts) < 2:
+        return None
+    ends = [*starts[1:], size]
+    stretches = [Stretch(start, end, end == size) for start, end in zip(starts, ends, strict=True)]
+    return Split(starts[0], stretches)
+
+
+def read_tmx_stretch(
+    stream: BinaryIO,
+    prefix_end: int,
+    stretch: Stretch,
+    *,
+    source_language: str | None = None,
+    max_segment_chars: int = 100_000,
+    chunk_bytes: int = CHUNK_BYTES,
+) -> Iterator[Batch]:
+    """The rows of one stretch, as `read_tmx` gives them: lines are the file's, and ordinals start at
+    the stretch's first byte, so they keep the file's order across stretches (a stretch has fewer
+    rows than bytes)."""
+    builder = UnitBuilder(source_language, max_segment_chars)
+    builder.ordinal = stretch.start
+    lines = 0
+    stream.seek(prefix_end)
+    for chunk in _chunks(stream, stretch.start - prefix_end, chunk_bytes):
+        lines += chunk.count(b"\n")
+    reader = TmxReader(builder, line_offset=lines)
+    stream.seek(0)
+    feed(reader.parser, stream.read(prefix_end))
+    stream.seek(stretch.start)
+    chunks = _chunks(stream, stretch.end - stretch.start, chunk_bytes)
+    yield from _parse(reader, chunks, b"" if stretch.last else _CLOSING)
+
+
+def _chunks(stream: BinaryIO, length: int, chunk_bytes: int) -> Iterator[bytes]:
+    while length > 0 and (chunk := stream.read(min(chunk_bytes, length))):
+        length -= len(chunk)
+        yield chunk
+
+
+def _parse(reader: TmxReader, chunks: Iterator[bytes], closing: bytes) -> Iterator[Batch]:
+    for chunk in chunks:
         feed(reader.parser, chunk)
         reader.trim_overflow()
-        yield builder.take()
-    feed(reader.parser, b"", final=True)
+        yield reader.builder.take()
+    feed(reader.parser, closing, final=True)
     if not reader.root_seen:
         raise ImportFileError("the file holds no <tmx> element")
-    yield builder.take()
+    yield reader.builder.take()

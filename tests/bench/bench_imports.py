@@ -11,7 +11,9 @@ past that it needs many GB); translate-toolkit's `tmxfile` when `translate.stora
 (the `bench` extra: `.venv/bin/pip install -c constraints.txt -e '.[bench]'`; otherwise the run says
 it skipped it). Import time is the worker's own started/finished stamps; its peak memory is the
 worker process's VmHWM over its life so far (its idle size is shown too) and, beside it, the peak PSS
-of the worker and any process it started, sampled during that one import (tests/bench/memory.py).
+of the worker and any process it started (the TMX's reader processes), sampled during that one import
+(tests/bench/memory.py). Unless --skip-baselines, the fresh import runs again on a new worker with
+`ATTUNE_IMPORTS__READ_PROCESSES=1`: the same import read in one process, its baseline in this run.
 """
 
 from __future__ import annotations
@@ -244,7 +246,9 @@ def start_worker(env: dict[str, str]) -> tuple[subprocess.Popen[bytes], str]:
     return worker, "datasets worker with only services.worker.imports.tasks loaded"
 
 
-async def service_runs(path: Path, translations: int, env: dict[str, str]) -> dict[str, Any]:
+async def service_runs(
+    path: Path, translations: int, env: dict[str, str], *, reimport: bool = True
+) -> dict[str, Any]:
     import httpx
 
     await prepare_database(env)
@@ -271,8 +275,9 @@ async def service_runs(path: Path, translations: int, env: dict[str, str]) -> di
             tm_id = created.json()["id"]
             results["fresh"] = await import_tmx(client, headers, tm_id, path, worker)
             print(f"  fresh import: {results['fresh']}", flush=True)
-            results["again"] = await import_tmx(client, headers, tm_id, path, worker)
-            print(f"  re-import: {results['again']}", flush=True)
+            if reimport:
+                results["again"] = await import_tmx(client, headers, tm_id, path, worker)
+                print(f"  re-import: {results['again']}", flush=True)
             if translations:
                 body = {"name": "bench", "source_language": "en-US", "target_languages": ["de-DE"]}
                 project_id = (await client.post("/v1/projects", json=body, headers=headers)).json()["id"]
@@ -337,6 +342,11 @@ def main() -> None:
     print("service runs ...", flush=True)
     try:
         results = asyncio.run(service_runs(path, args.translations, environment(storage)))
+        one_process = None
+        if not args.skip_baselines:
+            print("the same import read in one process (ATTUNE_IMPORTS__READ_PROCESSES=1) ...", flush=True)
+            env = {**environment(storage), "ATTUNE_IMPORTS__READ_PROCESSES": "1"}
+            one_process = asyncio.run(service_runs(path, 0, env, reimport=False))["fresh"]
     finally:
         shutil.rmtree(storage, ignore_errors=True)  # the uploaded copies
 
@@ -345,12 +355,19 @@ def main() -> None:
         f"worker idle {fresh['idle_mb']:.0f} MB; peak PSS during the import {fresh['tree_pss_mb']:.0f} MB; "
         f"upload {fresh['upload']:.1f} s; total {fresh['total']:.1f} s"
     )
+    processes = os.environ.get("ATTUNE_IMPORTS__READ_PROCESSES", "2 (default)")
     rows = [
-        ("TMX import, empty TM (worker)", args.units, fresh["import"], fresh["peak_mb"], fresh_notes),
+        ("TMX import, empty TM (worker)", args.units, fresh["import"], fresh["peak_mb"],
+         f"read in {processes} processes; {fresh_notes}"),
         ("TMX re-import, all unchanged", args.units, again["import"], again["peak_mb"],
          f"merge via staging; unchanged={again['report']['unchanged']:,}; "
          f"peak PSS during the import {again['tree_pss_mb']:.0f} MB"),
     ]  # fmt: skip
+    if one_process is not None:
+        ratio = one_process["import"] / fresh["import"]
+        notes = f"{ratio:.2f}x the import's time; peak PSS {one_process['tree_pss_mb']:.0f} MB"
+        label = "baseline: the same import read in one process"
+        rows.append((label, args.units, one_process["import"], one_process["peak_mb"], notes))
     attune = baselines.get("attune")
     for name, outcome in baselines.items():
         label = f"parse only: {name}"

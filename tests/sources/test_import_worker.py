@@ -1,8 +1,10 @@
-"""One import through real processes: the API commits and enqueues, a `datasets` worker runs it."""
+"""One import through real processes: the API commits and enqueues, a `datasets` worker runs it,
+reading the file with a reader process beside its own thread."""
 
 from __future__ import annotations
 
 import asyncio
+import re
 import signal
 import subprocess
 import sys
@@ -28,7 +30,7 @@ async def test_a_datasets_worker_imports_a_tmx(
         tm = await create_translation_memory(session, org.id)
     worker = subprocess.Popen(
         [sys.executable, "-m", "services.cli", "worker", "datasets"],
-        env=subprocess_env,
+        env={**subprocess_env, "ATTUNE_IMPORTS__PARALLEL_MIN_BYTES": "0"},  # read by two processes
         cwd=REPO_ROOT,
         stdout=subprocess.PIPE,
         stderr=subprocess.STDOUT,
@@ -61,3 +63,4 @@ async def test_a_datasets_worker_imports_a_tmx(
         async with transaction(sessionmaker) as session:
             await session.execute(text("DELETE FROM organizations WHERE id = :id"), {"id": org.id})
     assert b"import.loaded" in output and b"Traceback" not in output
+    assert re.search(rb"read_processes\W+2\b", output), output.decode(errors="replace")[-2000:]

@@ -9,7 +9,7 @@ import json
 import pytest
 
 from shared.imports.records import ImportFileError, Rejection, SourceRow
-from shared.imports.tmx import read_tmx
+from shared.imports.tmx import read_tmx, read_tmx_stretch, split_tmx
 from tests.fixtures.sources import simple_tmx, tmx_document, tmx_unit
 
 
@@ -189,3 +189,77 @@ def test_an_oversized_segment_rejects_its_unit_without_holding_it() -> None:
     assert rejections == [Rejection(5, "a segment is longer than 100000 characters", "big")]
     rows, rejections = read(tmx_document([tmx_unit("big", "x" * 2000, "y")]), max_segment_chars=1000)
     assert rows == [] and rejections[0].reason == "a segment is longer than 1000 characters"
+
+
+# -- stretches: a file cut at unit starts reads as the whole file does -------------------------------
+
+
+def read_stretches(content: bytes, parts: int, **options: object) -> tuple[list[SourceRow], list[Rejection]]:
+    split = split_tmx(io.BytesIO(content), len(content), parts)
+    assert split is not None and len(split.stretches) == parts
+    rows: list[SourceRow] = []
+    rejections: list[Rejection] = []
+    for stretch in split.stretches:
+        for batch in read_tmx_stretch(
+            io.BytesIO(content), split.prefix_end, stretch, chunk_bytes=4096, **options
+        ):  # type: ignore[arg-type]
+            rows.extend(batch[0])
+            rejections.extend(batch[1])
+    return rows, rejections
+
+
+def mixed_units(count: int) -> list[str]:
+    """Plain, marked-up, multilingual and bad units, so every kind lands on both sides of a cut."""
+    units = []
+    for i in range(count):
+        if i % 7 == 3:
+            units.append(f'<tu tuid="lonely{i}"><tuv xml:lang="en-US"><seg>Only {i}</seg></tuv></tu>\n')
+        elif i % 5 == 1:
+            units.append(
+                tmx_unit(f"m{i}", f'Click <ph x="1">{{{i}}}</ph>', f'<ph x="1">{{{i}}}</ph> klicken')
+            )
+        else:
+            units.append(tmx_unit(f"u{i}", f"Hello {i}", f"Hallo {i}", props={"x-n": str(i % 3)}))
+    return units
+
+
+@pytest.mark.parametrize("parts", [2, 3, 5])
+def test_stretches_read_as_the_whole_file_with_its_lines_and_ordinals_in_file_order(parts: int) -> None:
+    content = tmx_document(mixed_units(400))
+    whole_rows, whole_rejections = read(content)
+    rows, rejections = read_stretches(content, parts)
+    assert [row[1:] for row in rows] == [row[1:] for row in whole_rows]  # lines included
+    assert rejections == whole_rejections
+    ordinals = [row[0] for row in rows]
+    assert ordinals == sorted(ordinals) and len(set(ordinals)) == len(ordinals)
+
+
+def test_split_cuts_only_at_unit_starts_and_weights_the_first_stretch() -> None:
+    content = simple_tmx(1000)
+    split = split_tmx(io.BytesIO(content), len(content), 3, first_share=0.5)
+    assert split is not None
+    assert content[split.prefix_end : split.prefix_end + 4] == b"<tu "
+    sizes = [stretch.end - stretch.start for stretch in split.stretches]
+    assert all(content[stretch.start : stretch.start + 4] == b"<tu " for stretch in split.stretches)
+    assert [stretch.last for stretch in split.stretches] == [False, False, True]
+    assert split.stretches[-1].end == len(content)
+    assert abs(sizes[0] / sizes[1] - 0.5) < 0.05 and abs(sizes[1] / sizes[2] - 1) < 0.05
+
+
+def test_files_not_worth_cutting_are_not_cut() -> None:
+    utf16 = codecs.BOM_UTF16_LE + simple_tmx(100).decode().encode("utf-16-le")
+    assert split_tmx(io.BytesIO(utf16), len(utf16), 2) is None
+    one_unit = tmx_document([tmx_unit("only", "Yes", "Ja")])
+    assert split_tmx(io.BytesIO(one_unit), len(one_unit), 2) is None
+    assert split_tmx(io.BytesIO(simple_tmx(100)), len(simple_tmx(100)), 1) is None
+
+
+def test_a_cut_inside_a_comment_makes_the_stretch_before_it_unreadable() -> None:
+    hidden = "<!-- retired:\n" + "".join(tmx_unit(f"old{i}", "Old", "Alt") for i in range(200)) + "-->\n"
+    content = tmx_document([tmx_unit("a", "Yes", "Ja"), hidden, tmx_unit("b", "No", "Nein")])
+    rows, _ = read(content)
+    assert [row[2] for row in rows] == ["a", "b"]  # the whole file: the comment is a comment
+    split = split_tmx(io.BytesIO(content), len(content), 2)
+    assert split is not None and split.prefix_end < split.stretches[1].start < content.index(b"-->")
+    with pytest.raises(ImportFileError):
+        list(read_tmx_stretch(io.BytesIO(content), split.prefix_end, split.stretches[0]))

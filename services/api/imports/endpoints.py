@@ -15,7 +15,8 @@ from services.api.pagination import Page, PageDep, paginate, to_page
 from services.api.routing import AttuneRoute
 from shared.errors import NotFound, ValidationFailed
 from shared.ids import new_id
-from shared.imports.records import ImportFileError, ImportFormat, ImportOptions, InvalidImportFile
+from shared.imports.options import ImportOptions
+from shared.imports.records import ImportFileError, ImportFormat, InvalidImportFile
 from shared.imports.repository import ImportRepository
 from shared.imports.service import create_import
 from shared.imports.sniff import sniff
