@@ -93,6 +93,11 @@ class ImportSettings(BaseModel):
         description="The import's own stretch of a TMX read in several processes, against a reader's "
         "(it also COPYs every row, so it reads less).",
     )
+    spool_dir: Path | None = Field(
+        None,
+        description="Folder for the reader processes' spool files, each about two thirds the size of its "
+        "stretch of the TMX (the system's temp folder if unset).",
+    )
 
 
 class WebhookSettings(BaseModel):

@@ -151,6 +151,7 @@ def _reading(
             split,
             source_language=options.source_language,
             max_segment_chars=max_segment_chars,
+            spool_dir=settings.imports.spool_dir,
         )
         return batches, len(split.stretches)
 
