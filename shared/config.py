@@ -77,6 +77,11 @@ class ImportSettings(BaseModel):
         900, description="A queued or running import untouched this long is enqueued again by the sweep."
     )
     timeout_seconds: int = Field(1800, description="Longest one import task may run.")
+    batch_rows: int = Field(
+        5000,
+        ge=1,
+        description="Rows per COPY for a file read in one process (one read by several streams one COPY).",
+    )
     read_processes: int = Field(
         2,
         ge=1,

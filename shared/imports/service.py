@@ -196,21 +196,22 @@ async def _load(
         batches, tally.read_processes = _reading(storage, job, settings, whole=whole)
         copied = 0
 
-        async def records() -> AsyncGenerator[Record, None]:
+        async def converted() -> AsyncGenerator[list[Record], None]:
             nonlocal copied
             async for rows, rejections, skipped in batches:
-                converted, refused = convert(rows, staged)
+                records, refused = convert(rows, staged)
                 tally.reject(rejections + refused)
                 tally.skipped += skipped
                 tally.languages.update(row[3] for row in rows)
                 tally.languages.update(row[4] for row in rows)
-                copied += len(converted)
-                for record in converted:
-                    yield record
+                copied += len(records)
+                yield records
 
-        # One COPY for the whole file: Postgres ingests rows while the next are read and encoded.
-        async with aclosing(batches), aclosing(records()) as streamed:  # both stopped if the load fails
-            await _copy(loader, streamed, staged)
+        async with aclosing(batches), aclosing(converted()) as pieces:  # stopped if the load fails
+            if tally.read_processes > 1:
+                await _copy_streamed(loader, pieces, staged)
+            else:
+                await _copy_batched(loader, pieces, staged, settings.imports.batch_rows)
         tally.rows += copied
         if not staged:
             tally.inserted = copied
@@ -234,7 +235,36 @@ def _shown_key(key: str | None) -> str | None:
     return None if key is None or key.startswith("#") else key
 
 
-async def _copy(loader: Loader, records: AsyncIterator[Record], staged: bool) -> None:
+async def _copy_streamed(loader: Loader, pieces: AsyncIterator[list[Record]], staged: bool) -> None:
+    """One COPY for the whole file, fed as the readers' batches come: Postgres ingests while the
+    import unpickles and encodes. (Measured on 1M units: 13.7 s against 14.8-18.1 s in 5,000-row COPYs.)"""
+
+    async def records() -> AsyncGenerator[Record, None]:
+        async for piece in pieces:
+            for record in piece:
+                yield record
+
+    async with aclosing(records()) as streamed:
+        await _copy(loader, streamed, staged)
+
+
+async def _copy_batched(
+    loader: Loader, pieces: AsyncIterator[list[Record]], staged: bool, batch_rows: int
+) -> None:
+    """A COPY per `batch_rows` records, for a file read in this process's thread: each COPY is
+    encoded without a pause, and the reading thread has the GIL while Postgres ingests it. (Measured
+    on 1M units: 19.3-20.6 s against 21.7 s streamed, where the two threads take turns row by row.)"""
+    pending: list[Record] = []
+    async for piece in pieces:
+        pending.extend(piece)
+        if len(pending) >= batch_rows:
+            await _copy(loader, pending, staged)
+            pending = []
+    if pending:
+        await _copy(loader, pending, staged)
+
+
+async def _copy(loader: Loader, records: list[Record] | AsyncIterator[Record], staged: bool) -> None:
     try:
         await loader.copy(records)
     except Exception as error:

@@ -192,6 +192,15 @@ async def test_repeats_across_stretches_merge_as_in_one_process(importer: Import
     assert sorted(parallel_units) == sorted(one_units)
     assert ("u5", "de-DE", "Hello 5", "Hallo fünf") in {unit[:4] for unit in parallel_units}
 
+    # Into an empty TM the streamed COPY meets u5 twice; the import merges through staging instead.
+    fresh_job, fresh_units, logs = await importer.into_new_tm(content, 3)
+    assert any(log["event"] == "import.repeated_rows_in_file" for log in logs)
+    assert fresh_job.report is not None and (fresh_job.report["inserted"], fresh_job.report["rejected"]) == (
+        2998,
+        2,
+    )
+    assert ("u7", "de-DE", "Hello 7", "Hallo sieben") in {unit[:4] for unit in fresh_units}
+
 
 async def test_broken_files_fail_naming_the_same_place_and_a_comment_at_a_cut_still_imports(
     importer: Importer,
