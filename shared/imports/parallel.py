@@ -32,7 +32,7 @@ from shared.imports.pipeline import in_thread
 from shared.imports.records import Batch, ImportFileError
 from shared.imports.tmx import Split, read_tmx_stretch
 
-Reader = tuple["subprocess.Popen[str]", Path]  # a reader process and its spool
+Reader = tuple[subprocess.Popen[str], Path]  # a reader process and its spool
 
 
 class Unreadable(Exception):
@@ -49,7 +49,6 @@ async def read_in_processes(
 ) -> AsyncGenerator[Batch, None]:
     """Every stretch's batches, in file order. Raises Unreadable, or RuntimeError when a reader failed;
     the readers are killed if this stops early."""
-    options = {"source_language": source_language, "max_segment_chars": max_segment_chars}
     with tempfile.TemporaryDirectory(dir=spool_dir, prefix="attune-import-") as folder, ExitStack() as files:
         readers: list[Reader] = []
         files.callback(_stop, readers, close=True)
@@ -64,7 +63,8 @@ async def read_in_processes(
                 "end": stretch.end,
                 "last": stretch.last,
                 "spool": str(spool),
-                **options,
+                "source_language": source_language,
+                "max_segment_chars": max_segment_chars,
             }
             command = [sys.executable, "-m", stretch_reader.__name__, json.dumps(job)]
             process = subprocess.Popen(  # noqa: ASYNC220 - starting one takes milliseconds
@@ -75,7 +75,13 @@ async def read_in_processes(
         def collect() -> Iterator[Batch]:
             with open_stream() as stream:
                 try:
-                    yield from read_tmx_stretch(stream, split.prefix_end, split.stretches[0], **options)  # type: ignore[arg-type]
+                    yield from read_tmx_stretch(
+                        stream,
+                        split.prefix_end,
+                        split.stretches[0],
+                        source_language=source_language,
+                        max_segment_chars=max_segment_chars,
+                    )
                 except ImportFileError:
                     raise Unreadable from None
             for number, (process, spool) in enumerate(readers, start=1):
