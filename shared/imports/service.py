@@ -1,10 +1,11 @@
 """Imports: recorded at upload, run on the `datasets` queue, all-or-nothing, reported once.
 
-A run reads the stored file in a thread and COPYs its rows in batches, inside a savepoint: into the
-destination table when it starts empty (the fast path), else into a staging table merged in one
-`INSERT ... ON CONFLICT` at the end. A file that fails as a whole rolls the savepoint back, so
-nothing from it is stored and nothing stored before changes. A retried run of a finished import
-does nothing: the report is written once, with the rows, in the same transaction.
+A run reads the stored file in a thread (a large TMX: beside reader processes, see
+`shared.imports.parallel`) and COPYs its rows inside a savepoint: into the destination table when it
+starts empty (the fast path), else into a staging table merged in one `INSERT ... ON CONFLICT` at the
+end. A file that fails as a whole rolls the savepoint back, so nothing from it is stored and nothing
+stored before changes. A retried run of a finished import does nothing: the report is written once,
+with the rows, in the same transaction.
 """
 
 from __future__ import annotations
