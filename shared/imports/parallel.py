@@ -104,9 +104,8 @@ def _spooled(number: int, process: subprocess.Popen[str], spool: Path) -> Iterat
         for line in process.stdout:  # a line per batch written, then how it ended
             outcome = line.strip()
             if outcome.isdigit():
-                spooled = spooled or files.enter_context(
-                    spool.open("rb", buffering=stretch_reader.BUFFER_BYTES)
-                )
+                if spooled is None:  # the reader creates it before its first line
+                    spooled = files.enter_context(spool.open("rb", buffering=stretch_reader.BUFFER_BYTES))
                 while spooled.tell() < int(outcome):
                     yield pickle.load(spooled)  # noqa: S301 - written by our own reader, just now
                 continue
